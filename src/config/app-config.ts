@@ -1,0 +1,50 @@
+export interface HttpConfig {
+  readonly port: number;
+}
+
+export interface KafkaConfig {
+  readonly brokers: string[];
+  readonly clientId: string;
+  readonly topic: string;
+  readonly dlqTopic: string;
+  readonly groupId: string;
+  readonly topicPartitions: number;
+  readonly replicationFactor: number;
+}
+
+export interface RedisConfig {
+  readonly url: string;
+  readonly keyPrefix: string;
+  readonly commandTimeoutMs: number;
+}
+
+export interface ProjectionConfig {
+  readonly tombstoneTtlSeconds: number;
+}
+
+export interface AuthConfig {
+  /** Static tokens from AUTH_TOKENS and AUTH_TOKENS_FILE, merged. */
+  readonly tokens: string[];
+  /** keyId -> keySecret pairs that may exchange for a JWT at POST /api/token. */
+  readonly keys: ReadonlyMap<string, string>;
+  readonly jwtSecret?: string;
+  readonly jwtTtlSeconds: number;
+}
+
+export interface LifecycleConfig {
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+}
+
+/**
+ * The validated configuration of one service instance. Only `loadConfig` builds it from the
+ * environment; tests build it directly. Injected by class token.
+ */
+export abstract class AppConfig {
+  abstract readonly http: HttpConfig;
+  abstract readonly kafka: KafkaConfig;
+  abstract readonly redis: RedisConfig;
+  abstract readonly projection: ProjectionConfig;
+  abstract readonly auth: AuthConfig;
+  abstract readonly lifecycle: LifecycleConfig;
+}

@@ -1,0 +1,87 @@
+import { Transform } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+/**
+ * The raw process environment, as the service accepts it. Every variable the service reads is
+ * declared here; `loadConfig` validates it at boot and maps it into `AppConfig`.
+ */
+export class Environment {
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  PORT: number = 3000;
+
+  @IsOptional() @IsString() @Matches(/^\s*[^,\s]+:\d{1,5}\s*(,\s*[^,\s]+:\d{1,5}\s*)*$/, {
+    message: '$property must be a comma-separated list of host:port',
+  })
+  KAFKA_BROKERS: string = 'localhost:9092';
+
+  @IsOptional() @IsString() @Matches(TOPIC, { message: '$property must be a valid Kafka topic name' })
+  KAFKA_TOPIC: string = 'task-updates';
+
+  @IsOptional() @IsString() @Matches(TOPIC, { message: '$property must be a valid Kafka topic name' })
+  KAFKA_DLQ_TOPIC: string = 'task-updates.dlq';
+
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(249)
+  KAFKA_GROUP_ID: string = 'task-cache';
+
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(249)
+  KAFKA_CLIENT_ID: string = 'task-cache';
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10000)
+  KAFKA_TOPIC_PARTITIONS: number = 6;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(32767)
+  KAFKA_REPLICATION_FACTOR: number = 1;
+
+  @IsOptional() @IsString() @Matches(/^rediss?:\/\/[^\s]+$/, { message: '$property must be a redis:// or rediss:// URL' })
+  REDIS_URL: string = 'redis://localhost:6379';
+
+  @IsOptional() @IsString() @MaxLength(64) @Matches(/^[A-Za-z0-9_.:{}-]*$/, {
+    message: '$property may only contain A-Z a-z 0-9 _ . : { } -',
+  })
+  REDIS_KEY_PREFIX: string = 'tc:';
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(50) @Max(60000)
+  REDIS_COMMAND_TIMEOUT_MS: number = 2000;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(365 * 24 * 3600)
+  PROJECTION_TOMBSTONE_TTL_SECONDS: number = 7 * 24 * 3600;
+
+  @IsOptional() @IsString()
+  AUTH_TOKENS?: string;
+
+  @IsOptional() @IsString() @IsNotEmpty()
+  AUTH_TOKENS_FILE?: string;
+
+  @IsOptional() @IsString() @Matches(/^\s*[^:,\s]+:[^,\s]+\s*(,\s*[^:,\s]+:[^,\s]+\s*)*$/, {
+    message: '$property must be comma-separated keyId:secret pairs',
+  })
+  AUTH_KEYS?: string;
+
+  @IsOptional() @IsString() @MinLength(32, { message: '$property must be at least 32 characters long' })
+  AUTH_JWT_SECRET?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(60) @Max(7 * 24 * 3600)
+  AUTH_JWT_TTL_SECONDS: number = 3600;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) @Max(120000)
+  SHUTDOWN_TIMEOUT_MS: number = 15000;
+
+  @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+}

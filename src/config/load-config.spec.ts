@@ -1,0 +1,76 @@
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from './config-error.js';
+import { loadConfig } from './load-config.js';
+
+const AUTH = { AUTH_TOKENS: 'token-a' };
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({ ...AUTH });
+    expect(config.http.port).toBe(3000);
+    expect(config.kafka).toMatchObject({
+      brokers: ['localhost:9092'],
+      topic: 'task-updates',
+      dlqTopic: 'task-updates.dlq',
+      groupId: 'task-cache',
+    });
+    expect(config.redis).toMatchObject({ url: 'redis://localhost:6379', keyPrefix: 'tc:' });
+    expect(config.auth.tokens).toEqual(['token-a']);
+  });
+
+  it('parses lists and numbers', () => {
+    const config = loadConfig({
+      ...AUTH,
+      PORT: '8080',
+      KAFKA_BROKERS: 'k1:9092, k2:9093',
+      AUTH_TOKENS: 'a, b,,c',
+      AUTH_KEYS: 'key1:secret1,key2:se:cret2',
+      AUTH_JWT_SECRET: 'x'.repeat(32),
+    });
+    expect(config.http.port).toBe(8080);
+    expect(config.kafka.brokers).toEqual(['k1:9092', 'k2:9093']);
+    expect(config.auth.tokens).toEqual(['a', 'b', 'c']);
+    expect([...config.auth.keys]).toEqual([
+      ['key1', 'secret1'],
+      ['key2', 'se:cret2'],
+    ]);
+  });
+
+  it.each([
+    ['PORT', 'eighty', /PORT/],
+    ['PORT', '70000', /PORT/],
+    ['KAFKA_BROKERS', 'no-port', /KAFKA_BROKERS must be a comma-separated list of host:port/],
+    ['KAFKA_TOPIC', 'bad topic', /KAFKA_TOPIC must be a valid Kafka topic name/],
+    ['REDIS_URL', 'http://x', /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+    ['AUTH_KEYS', 'no-secret', /AUTH_KEYS must be comma-separated keyId:secret pairs/],
+    ['AUTH_JWT_SECRET', 'short', /AUTH_JWT_SECRET must be at least 32 characters long/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+  ])('rejects %s=%s with a message naming it', (name, value, message) => {
+    expect(() => loadConfig({ ...AUTH, [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...AUTH, [name]: value })).toThrow(message);
+  });
+
+  it('never echoes a rejected value, which may be a secret', () => {
+    expect(() => loadConfig({ ...AUTH, AUTH_JWT_SECRET: 'hunter2' })).toThrow(/^(?!.*hunter2)/s);
+  });
+
+  it('refuses to start with no way to authenticate', () => {
+    expect(() => loadConfig({})).toThrow(/no way to authenticate/);
+  });
+
+  it('requires a JWT secret when keys are configured', () => {
+    expect(() => loadConfig({ AUTH_KEYS: 'k:s' })).toThrow(/AUTH_JWT_SECRET is required/);
+  });
+
+  it('reads tokens from AUTH_TOKENS_FILE, skipping blanks and comments', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tc-')), 'tokens');
+    writeFileSync(file, '# ops tokens\nfile-token-1\n\n  file-token-2  \n');
+    expect(loadConfig({ AUTH_TOKENS_FILE: file }).auth.tokens).toEqual(['file-token-1', 'file-token-2']);
+  });
+
+  it('names AUTH_TOKENS_FILE when it cannot be read', () => {
+    expect(() => loadConfig({ AUTH_TOKENS_FILE: '/nonexistent/tokens' })).toThrow(/AUTH_TOKENS_FILE: cannot read/);
+  });
+});

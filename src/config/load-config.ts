@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { AppConfig } from './app-config.js';
+import { ConfigError } from './config-error.js';
+import { Environment } from './environment.js';
+
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+function readTokensFile(path: string | undefined): string[] {
+  if (!path) return [];
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`AUTH_TOKENS_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith('#'));
+}
+
+/**
+ * Validates the environment and returns the typed configuration. Throws `ConfigError` whose
+ * message is one line naming each bad variable. Values are never echoed: some are secrets.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const raw: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  const parsed = plainToInstance(Environment, raw, { exposeDefaultValues: true });
+  const errors = validateSync(parsed, { whitelist: true, forbidUnknownValues: true });
+  if (errors.length > 0) {
+    const problems = errors.map((error) => Object.values(error.constraints ?? {}).join(", ") || `${error.property} is invalid`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+
+  const tokens = [...list(parsed.AUTH_TOKENS), ...readTokensFile(parsed.AUTH_TOKENS_FILE)];
+  const keys = new Map(
+    list(parsed.AUTH_KEYS).map((pair) => {
+      const at = pair.indexOf(':');
+      return [pair.slice(0, at), pair.slice(at + 1)] as const;
+    }),
+  );
+  if (keys.size > 0 && !parsed.AUTH_JWT_SECRET) {
+    throw new ConfigError('invalid configuration: AUTH_JWT_SECRET is required when AUTH_KEYS is set');
+  }
+  if (tokens.length === 0 && keys.size === 0) {
+    throw new ConfigError(
+      'invalid configuration: no way to authenticate; set AUTH_TOKENS, AUTH_TOKENS_FILE or AUTH_KEYS (with AUTH_JWT_SECRET)',
+    );
+  }
+
+  return {
+    http: { port: parsed.PORT },
+    kafka: {
+      brokers: list(parsed.KAFKA_BROKERS),
+      clientId: parsed.KAFKA_CLIENT_ID,
+      topic: parsed.KAFKA_TOPIC,
+      dlqTopic: parsed.KAFKA_DLQ_TOPIC,
+      groupId: parsed.KAFKA_GROUP_ID,
+      topicPartitions: parsed.KAFKA_TOPIC_PARTITIONS,
+      replicationFactor: parsed.KAFKA_REPLICATION_FACTOR,
+    },
+    redis: {
+      url: parsed.REDIS_URL,
+      keyPrefix: parsed.REDIS_KEY_PREFIX,
+      commandTimeoutMs: parsed.REDIS_COMMAND_TIMEOUT_MS,
+    },
+    projection: { tombstoneTtlSeconds: parsed.PROJECTION_TOMBSTONE_TTL_SECONDS },
+    auth: {
+      tokens,
+      keys,
+      jwtSecret: parsed.AUTH_JWT_SECRET,
+      jwtTtlSeconds: parsed.AUTH_JWT_TTL_SECONDS,
+    },
+    lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, logLevel: parsed.LOG_LEVEL },
+  };
+}
