@@ -1,0 +1,61 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { RedisConnection } from '../redis/redis-connection.js';
+import { ProjectionKeys } from './projection-keys.js';
+import { ProjectionUnavailableError } from './projection-unavailable.error.js';
+
+const REFRESH_INTERVAL_MS = 1000;
+
+/**
+ * Tracks the generation pointer: `current` is what reads use; `building` (during a rebuild) is
+ * written by live ingest too. Cached in process and refreshed in the background, so a read costs
+ * no extra round trip for it.
+ */
+@Injectable()
+export class ProjectionGenerations implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(ProjectionGenerations.name);
+  private readonly keys: ProjectionKeys;
+  private current: number | undefined;
+  private building: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    config: AppConfig,
+  ) {
+    this.keys = new ProjectionKeys(config.redis.keyPrefix);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.refresh().catch((error: Error) => this.logger.warn(`generation pointer not read yet: ${error.message}`));
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), REFRESH_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The generation reads are served from. */
+  currentGeneration(): number {
+    if (this.current === undefined) throw new ProjectionUnavailableError('generation pointer not read yet');
+    return this.current;
+  }
+
+  /** The generations every applied event must reach: current, and building while a rebuild runs. */
+  writeGenerations(): number[] {
+    const current = this.currentGeneration();
+    return this.building !== undefined && this.building !== current ? [current, this.building] : [current];
+  }
+
+  async refresh(): Promise<void> {
+    const client = this.redis.client;
+    // The first instance to start sets generation 1; later ones keep what is there.
+    await client.hsetnx(this.keys.generationPointer, 'current', '1');
+    const [current, building] = await client.hmget(this.keys.generationPointer, 'current', 'building');
+    const next = Number(current);
+    if (this.current !== undefined && next !== this.current) this.logger.log(`serving generation ${next} (was ${this.current})`);
+    this.current = next;
+    this.building = building ? Number(building) : undefined;
+  }
+}

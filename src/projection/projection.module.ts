@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+import { ProjectionGenerations } from './projection-generations.js';
+import { RedisTaskProjection } from './redis-task-projection.js';
+import { TaskProjection } from './task-projection.js';
+
+@Module({
+  providers: [ProjectionGenerations, { provide: TaskProjection, useClass: RedisTaskProjection }],
+  exports: [TaskProjection, ProjectionGenerations],
+})
+export class ProjectionModule {}

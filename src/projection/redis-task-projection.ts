@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Injectable } from '@nestjs/common';
+import { Result } from 'ioredis';
+import { AppConfig } from '../config/app-config.js';
+import { RedisConnection } from '../redis/redis-connection.js';
+import { ProjectionGenerations } from './projection-generations.js';
+import { ProjectionKeys } from './projection-keys.js';
+import { ProjectionUnavailableError } from './projection-unavailable.error.js';
+import { StoredTask } from './stored-task.js';
+import { ApplyResult, TaskProjection } from './task-projection.js';
+import { TaskEvent } from './task-event.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    applyTaskEvent(
+      key: string,
+      partition: number,
+      offset: string,
+      timestamp: number,
+      value: Buffer | string,
+      tombstoneTtlMs: number,
+    ): Result<number, Context>;
+  }
+}
+
+const APPLY_SCRIPT = readFileSync(join(import.meta.dirname, 'apply-task-event.lua'), 'utf8');
+
+/** `TaskProjection` on Redis: one hash per task per generation, "newer wins" in one Lua script. */
+@Injectable()
+export class RedisTaskProjection extends TaskProjection {
+  private readonly keys: ProjectionKeys;
+  private readonly tombstoneTtlMs: number;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly generations: ProjectionGenerations,
+    config: AppConfig,
+  ) {
+    super();
+    this.keys = new ProjectionKeys(config.redis.keyPrefix);
+    this.tombstoneTtlMs = config.projection.tombstoneTtlSeconds * 1000;
+    // Loaded once per connection: ioredis sends EVALSHA, and the script body only after NOSCRIPT.
+    redis.client.defineCommand('applyTaskEvent', { numberOfKeys: 1, lua: APPLY_SCRIPT });
+  }
+
+  async applyBatch(events: readonly TaskEvent[]): Promise<ApplyResult> {
+    const latest = latestPerTask(events);
+    const generations = this.generations.writeGenerations();
+    const client = this.redis.client;
+    // Issued in one tick: auto-pipelining sends them as one write, one round trip, and as
+    // single-key commands they split across Redis Cluster slots.
+    const replies: Promise<number>[] = [];
+    for (const generation of generations) {
+      for (const event of latest) {
+        replies.push(
+          client.applyTaskEvent(
+            this.keys.task(generation, event.taskId),
+            event.partition,
+            event.offset,
+            event.timestamp,
+            event.value ?? '',
+            event.value === null ? this.tombstoneTtlMs : 0,
+          ),
+        );
+      }
+    }
+    let applied: number[];
+    try {
+      applied = await Promise.all(replies);
+    } catch (error) {
+      throw new ProjectionUnavailableError(error);
+    }
+    const count = applied.reduce((sum, reply) => sum + reply, 0);
+    return { applied: count, stale: events.length * generations.length - count };
+  }
+
+  async get(taskId: string): Promise<StoredTask | null> {
+    let reply: (Buffer | null)[];
+    try {
+      reply = await this.redis.client.hmgetBuffer(this.keys.task(this.generations.currentGeneration(), taskId), 'v', 'p', 'o');
+    } catch (error) {
+      throw error instanceof ProjectionUnavailableError ? error : new ProjectionUnavailableError(error);
+    }
+    const [value, partition, offset] = reply;
+    if (value === null) return null;
+    return { value, version: `${partition}-${offset}` };
+  }
+}
+
+/**
+ * Within one batch only a task's last event per partition can win, so the earlier ones need not
+ * reach Redis. kafkajs hands a partition's events in offset order, so a later entry replaces an
+ * earlier one. Events of one task on different partitions are all kept: the script decides.
+ */
+export function latestPerTask(events: readonly TaskEvent[]): TaskEvent[] {
+  const latest = new Map<string, TaskEvent>();
+  for (const event of events) latest.set(`${event.partition}/${event.taskId}`, event);
+  return [...latest.values()];
+}

@@ -1,0 +1,55 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { AppConfig } from '../config/app-config.js';
+
+const MAX_RECONNECT_DELAY_MS = 2000;
+const ERROR_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Owns the service's ioredis client. Auto-pipelining batches concurrent commands into one write;
+ * the offline queue is off so that, while Redis is down, commands fail at once (reads answer 503,
+ * ingest backs off) instead of queueing until a client times out.
+ */
+@Injectable()
+export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(RedisConnection.name);
+  readonly client: Redis;
+  private wasReady = false;
+  private lastErrorLogAt = 0;
+
+  constructor(config: AppConfig) {
+    this.client = new Redis(config.redis.url, {
+      lazyConnect: true,
+      enableAutoPipelining: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: config.redis.commandTimeoutMs,
+      connectTimeout: Math.max(config.redis.commandTimeoutMs, 1000),
+      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), MAX_RECONNECT_DELAY_MS),
+      connectionName: 'task-cache',
+    });
+    this.client.on('ready', () => {
+      if (this.wasReady) this.logger.log('redis connection restored');
+      this.wasReady = true;
+    });
+    this.client.on('error', (error: Error) => {
+      // Reconnect attempts fail every few hundred ms during an outage: say so, but not each time.
+      const now = Date.now();
+      if (now - this.lastErrorLogAt < ERROR_LOG_INTERVAL_MS) return;
+      this.lastErrorLogAt = now;
+      this.logger.warn(`redis unreachable, reconnecting: ${error.message}`);
+    });
+    this.client.on('end', () => this.logger.debug('redis connection closed'));
+  }
+
+  async onModuleInit(): Promise<void> {
+    // Boot does not wait for Redis: the client keeps reconnecting, reads answer 503 meanwhile
+    // and ingest holds its offsets until the first batch can be applied.
+    await this.client.connect().catch((error: Error) => this.logger.warn(`redis not reachable at boot: ${error.message}`));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.client.status === 'end') return;
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+}
