@@ -1,10 +1,7 @@
+import { DomainError } from '../common/domain-error.js';
+
 /** A configuration value is missing or wrong. The message names the variable and the problem. */
-export class ConfigError extends Error {
+export class ConfigError extends DomainError {
   readonly code = 'CONFIG_INVALID';
   readonly retryable = false;
-
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
 }
