@@ -1,0 +1,21 @@
+import { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+
+/** A route answered on the bare node:http server, in front of the framework. */
+export interface FrontRoute {
+  /** Takes the request and answers it (true), or leaves it untouched to the framework (false). Never throws. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+/**
+ * Puts `route` in front of the server's one request listener (Express, under Nest). Requests the
+ * route does not take reach Express unchanged, with every Nest route, guard and filter.
+ */
+export function mountInFront(server: Server, route: FrontRoute): void {
+  const listeners = server.listeners('request') as RequestListener[];
+  if (listeners.length !== 1) throw new Error(`expected one request listener, found ${listeners.length}`);
+  const [framework] = listeners;
+  server.removeListener('request', framework);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!route.handle(req, res)) framework(req, res);
+  });
+}

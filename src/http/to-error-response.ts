@@ -1,0 +1,65 @@
+import { HttpException } from '@nestjs/common';
+import { DomainError } from '../common/domain-error.js';
+import { ErrorResponse } from './error-response.js';
+import { SERVER_INSTANCE } from './server-instance.js';
+
+interface DomainErrorMapping {
+  readonly status: number;
+  /** Replaces the error's own message, which may describe internals. */
+  readonly message?: string;
+  readonly error?: ErrorResponse['error'];
+}
+
+// By code, not by class: the edge must not import the feature modules (tasks, ingest) it serves.
+const DOMAIN_ERRORS: Readonly<Record<string, DomainErrorMapping>> = {
+  TASK_NOT_FOUND: { status: 404 },
+  INVALID_TASK_ID: { status: 400 },
+  TOKEN_MISSING: { status: 401, error: 'INVALID_TOKEN' },
+  TOKEN_INVALID: { status: 401, error: 'INVALID_TOKEN' },
+  TOKEN_EXPIRED: { status: 401, error: 'EXPIRED_TOKEN' },
+  INVALID_CREDENTIALS: { status: 401 },
+  PROJECTION_UNAVAILABLE: { status: 503, message: 'Task store unavailable; retry later' },
+};
+
+export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+
+/**
+ * The one mapping from anything thrown while answering a request to Conductor's ErrorResponse.
+ * Known domain errors keep their meaning; client errors raised by the framework (unknown route,
+ * bad body) keep their status; everything else is a 500 that says nothing about its cause.
+ */
+export function toErrorResponse(error: unknown): ErrorResponse {
+  if (error instanceof DomainError && Object.hasOwn(DOMAIN_ERRORS, error.code)) {
+    const mapping = DOMAIN_ERRORS[error.code];
+    const response: ErrorResponse = {
+      status: mapping.status,
+      message: mapping.message ?? error.message,
+      instance: SERVER_INSTANCE,
+      retryable: error.retryable,
+    };
+    return mapping.error ? { ...response, error: mapping.error } : response;
+  }
+  const clientError = asClientError(error);
+  if (clientError) {
+    return { ...clientError, instance: SERVER_INSTANCE, retryable: clientError.status === 429 };
+  }
+  return { status: 500, message: INTERNAL_ERROR_MESSAGE, instance: SERVER_INSTANCE, retryable: false };
+}
+
+/** A 4xx from Nest (HttpException) or from Express and its parsers (http-errors with `expose`). */
+function asClientError(error: unknown): { status: number; message: string } | undefined {
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    if (status < 400 || status >= 500) return undefined;
+    const body = error.getResponse();
+    const detail = typeof body === 'object' && body !== null && 'message' in body ? body.message : undefined;
+    // ValidationPipe reports one message per failed constraint.
+    const message = Array.isArray(detail) ? detail.join('; ') : typeof detail === 'string' ? detail : error.message;
+    return { status, message };
+  }
+  if (error instanceof Error && 'status' in error && 'expose' in error && error.expose === true) {
+    const status = Number(error.status);
+    if (Number.isInteger(status) && status >= 400 && status < 500) return { status, message: error.message };
+  }
+  return undefined;
+}
