@@ -1,0 +1,96 @@
+import { KeyObject, timingSafeEqual } from 'node:crypto';
+import { IncomingHttpHeaders } from 'node:http';
+import { Injectable } from '@nestjs/common';
+import { errors, jwtVerify } from 'jose';
+import { AppConfig } from '../config/app-config.js';
+import { ConfigError } from '../config/config-error.js';
+import { JWT_ALGORITHM, JWT_ISSUER, jwtKey } from './jwt-settings.js';
+import { secretDigest } from './secret-digest.js';
+import { UnauthenticatedError } from './unauthenticated.error.js';
+
+/** Enough for every client of a large deployment; past it the oldest entry makes room. */
+const VERIFIED_JWT_CACHE_SIZE = 10_000;
+
+/**
+ * Decides whether a request may read. The one implementation of token checking: the global guard
+ * and the fast read route both call it.
+ *
+ * Accepts the static tokens of the configuration (compared in constant time, every one of them,
+ * so timing tells neither whether nor which one matched) and, when a JWT secret is configured,
+ * HS256 JWTs from POST /api/token until they expire. A JWT's signature is verified once: after
+ * that it is remembered with its expiry, so repeated reads with it cost one map lookup. Only
+ * tokens with a valid signature are remembered, so the cache cannot be filled with guesses.
+ */
+@Injectable()
+export class TokenVerifier {
+  private readonly staticDigests: readonly Buffer[];
+  private readonly jwtKey: KeyObject | undefined;
+  /** Verified JWT -> its expiry in epoch milliseconds. */
+  private readonly verifiedJwts = new Map<string, number>();
+
+  constructor(config: AppConfig) {
+    this.staticDigests = config.auth.tokens.map(secretDigest);
+    this.jwtKey = config.auth.jwtSecret ? jwtKey(config.auth.jwtSecret) : undefined;
+    // loadConfig refuses this already; any other way of building the config is held to it here.
+    if (this.staticDigests.length === 0 && !this.jwtKey) {
+      throw new ConfigError('invalid configuration: no way to authenticate; no static token and no JWT secret');
+    }
+  }
+
+  /** Resolves if the request carries an accepted token; rejects with `UnauthenticatedError` if not. */
+  verifyRequest(headers: IncomingHttpHeaders): Promise<void> {
+    return this.verify(tokenOf(headers));
+  }
+
+  async verify(token: string | undefined): Promise<void> {
+    if (!token) throw new UnauthenticatedError('TOKEN_MISSING');
+    const expiresAt = this.verifiedJwts.get(token);
+    if (expiresAt !== undefined) {
+      if (Date.now() < expiresAt) return;
+      this.verifiedJwts.delete(token);
+      throw new UnauthenticatedError('TOKEN_EXPIRED');
+    }
+    if (this.isStaticToken(token)) return;
+    if (!this.jwtKey) throw new UnauthenticatedError('TOKEN_INVALID');
+    this.remember(token, await this.verifyJwt(token, this.jwtKey));
+  }
+
+  private isStaticToken(token: string): boolean {
+    if (this.staticDigests.length === 0) return false;
+    const digest = secretDigest(token);
+    let matched = false;
+    for (const known of this.staticDigests) matched = timingSafeEqual(known, digest) || matched;
+    return matched;
+  }
+
+  /** The JWT's expiry in epoch milliseconds, once its signature, algorithm and claims hold. */
+  private async verifyJwt(token: string, key: KeyObject): Promise<number> {
+    try {
+      const { payload } = await jwtVerify(token, key, {
+        algorithms: [JWT_ALGORITHM],
+        issuer: JWT_ISSUER,
+        requiredClaims: ['exp'],
+      });
+      return payload.exp! * 1000;
+    } catch (error) {
+      throw new UnauthenticatedError(error instanceof errors.JWTExpired ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID');
+    }
+  }
+
+  private remember(token: string, expiresAt: number): void {
+    if (this.verifiedJwts.size >= VERIFIED_JWT_CACHE_SIZE) {
+      this.verifiedJwts.delete(this.verifiedJwts.keys().next().value!);
+    }
+    this.verifiedJwts.set(token, expiresAt);
+  }
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** `X-Authorization: <token>` (Conductor's header) or else `Authorization: Bearer <token>`. */
+export function tokenOf(headers: IncomingHttpHeaders): string | undefined {
+  // Node has already trimmed header values; an empty X-Authorization counts as absent.
+  const conductor = headers['x-authorization'];
+  if (conductor) return conductor as string;
+  return headers.authorization ? BEARER.exec(headers.authorization)?.[1] : undefined;
+}
