@@ -1,20 +1,33 @@
+import { Server } from 'node:http';
 import { INestApplication, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
+import { ErrorResponseFilter } from './http/error-response.filter.js';
+import { mountInFront } from './http/front-route.js';
+import { TaskReadRoute } from './tasks/task-read.route.js';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 /**
  * Builds the application exactly as it runs in production. main.ts and the e2e tests both use it,
  * so the tests exercise the real wiring. No global body parser: only POST /api/token reads a body.
+ *
+ * The task read route, the hot path, is mounted on the node:http server in front of Express, so a
+ * read skips Express's and Nest's per-request layers. It shares the token verifier and the error
+ * mapping with every Nest route; all other requests reach Express unchanged.
  */
 export async function createApp(config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
+    // A provider that refuses the config rejects createApp (main.ts reports it and exits 1)
+    // instead of Nest aborting the process with a core dump.
+    abortOnError: false,
     logger: LEVELS.slice(0, LEVELS.indexOf(config.lifecycle.logLevel) + 1),
   });
   app.disable('x-powered-by');
+  app.useGlobalFilters(new ErrorResponseFilter());
+  mountInFront(app.getHttpServer() as Server, app.get(TaskReadRoute));
   return app;
 }

@@ -1,0 +1,84 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Injectable } from '@nestjs/common';
+import { TokenVerifier } from '../auth/token-verifier.js';
+import { FrontRoute } from '../http/front-route.js';
+import { sendErrorResponse } from '../http/send-error-response.js';
+import { InvalidTaskIdError } from './invalid-task-id.error.js';
+import { TasksService } from './tasks.service.js';
+
+const TASKS = '/tasks/';
+const API_TASKS = '/api/tasks/';
+
+/**
+ * GET (and HEAD) /tasks/:taskId and /api/tasks/:taskId, the hot path. Mounted in front of Express
+ * (see app.factory.ts) because the framework's per-request layers cost more than the read itself.
+ * It keeps the framework's contract: the same token verifier as the global guard, the same error
+ * mapping as the exception filter. Per request: match the path, verify the token, validate the id,
+ * one Redis round trip, and the stored bytes written as they are, with an ETag from their version.
+ */
+@Injectable()
+export class TaskReadRoute implements FrontRoute {
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly tasks: TasksService,
+  ) {}
+
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const rawTaskId = taskIdInPath(req.url ?? '');
+    if (rawTaskId === undefined) return false;
+    void this.answer(req, res, rawTaskId);
+    return true;
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse, rawTaskId: string): Promise<void> {
+    try {
+      await this.verifier.verifyRequest(req.headers);
+      const task = await this.tasks.getTask(decodePathSegment(rawTaskId));
+      const etag = `"${task.version}"`;
+      const ifNoneMatch = req.headers['if-none-match'];
+      if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) {
+        res.writeHead(304, ['ETag', etag]);
+        res.end();
+        return;
+      }
+      res.writeHead(200, ['Content-Type', 'application/json', 'Content-Length', String(task.value.length), 'ETag', etag]);
+      res.end(task.value);
+    } catch (error) {
+      sendErrorResponse(req, res, error);
+    }
+  }
+}
+
+/**
+ * The still-encoded taskId of `/tasks/{id}` or `/api/tasks/{id}` (query ignored), or undefined for
+ * any other path, which the framework then answers (404 for `/tasks/a/b` or `/tasks/`).
+ */
+export function taskIdInPath(url: string): string | undefined {
+  const start = url.startsWith(TASKS) ? TASKS.length : url.startsWith(API_TASKS) ? API_TASKS.length : -1;
+  if (start === -1) return undefined;
+  const queryAt = url.indexOf('?', start);
+  const end = queryAt === -1 ? url.length : queryAt;
+  const slashAt = url.indexOf('/', start);
+  if (end === start || (slashAt !== -1 && slashAt < end)) return undefined;
+  return url.slice(start, end);
+}
+
+/** Clients percent-encode path segments (the Conductor SDK encodes ':' as %3A). */
+function decodePathSegment(segment: string): string {
+  if (!segment.includes('%')) return segment;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new InvalidTaskIdError();
+  }
+}
+
+/** If-None-Match against our strong ETag, with the weak comparison RFC 9110 prescribes for it. */
+export function etagMatches(ifNoneMatch: string, etag: string): boolean {
+  if (ifNoneMatch === etag || ifNoneMatch === '*') return true;
+  return ifNoneMatch.split(',').some((candidate) => {
+    const tag = candidate.trim();
+    return (tag.startsWith('W/') ? tag.slice(2) : tag) === etag;
+  });
+}
