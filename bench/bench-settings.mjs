@@ -1,0 +1,65 @@
+// Sizes, durations and names of a benchmark run. Full-size defaults are the ones of the benchmark
+// issue; BENCH_SMOKE=1 shrinks everything to a few seconds for CI, where only correctness counts.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..');
+export const SMOKE = process.env.BENCH_SMOKE === '1';
+
+function positiveIntegerFromEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer (got "${raw}")`);
+  return value;
+}
+
+/** Settings of `npm run bench:read`. */
+export function readSettings() {
+  const base = SMOKE
+    ? { tasks: 100, warmupSeconds: 1, rounds: 2, roundSeconds: 1, readableTimeoutSeconds: 60, redisBenchmarkRequests: 5000, checkedTasks: 100 }
+    : { tasks: 6000, warmupSeconds: 5, rounds: 3, roundSeconds: 10, readableTimeoutSeconds: 180, redisBenchmarkRequests: 200000, checkedTasks: 300 };
+  return {
+    ...base,
+    tasks: positiveIntegerFromEnv('BENCH_TASKS', base.tasks),
+    rounds: positiveIntegerFromEnv('BENCH_ROUNDS', base.rounds),
+    roundSeconds: positiveIntegerFromEnv('BENCH_ROUND_SECONDS', base.roundSeconds),
+    partitions: 4,
+    connections: 50,
+    fixedRate: 2000,
+    // The route Conductor's clients call; /tasks/:taskId is checked for correctness too.
+    route: '/api/tasks/',
+  };
+}
+
+/** Settings of `npm run bench:ingest`. */
+export function ingestSettings() {
+  const base = SMOKE
+    ? { tasks: 50, updatesPerTask: 4, rounds: 1, roundTimeoutSeconds: 90, freshnessRate: 200, freshnessSeconds: 2, freshnessSampleEvery: 2 }
+    : { tasks: 6000, updatesPerTask: 20, rounds: 3, roundTimeoutSeconds: 600, freshnessRate: 1000, freshnessSeconds: 30, freshnessSampleEvery: 10 };
+  return {
+    ...base,
+    tasks: positiveIntegerFromEnv('BENCH_TASKS', base.tasks),
+    updatesPerTask: positiveIntegerFromEnv('BENCH_UPDATES_PER_TASK', base.updatesPerTask),
+    rounds: positiveIntegerFromEnv('BENCH_ROUNDS', base.rounds),
+    partitions: 4,
+    offsetPollMs: 50,
+    freshnessPollMs: 5,
+    freshnessTimeoutMs: 10_000,
+    readableTimeoutSeconds: SMOKE ? 60 : 180,
+  };
+}
+
+/** Names no other run, suite or engineer uses: topics, groups and key prefixes are per run. */
+export function runNames(benchmark) {
+  const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const name = `bench-${benchmark}-${id}`;
+  return {
+    name,
+    topic: `${name}.tasks`,
+    dlqTopic: `${name}.tasks.dlq`,
+    groupId: (label) => `${name}.${label}`,
+    keyPrefix: (label) => `${name}:${label}:`,
+    taskId: (index) => `${name}-task-${String(index).padStart(6, '0')}`,
+  };
+}
