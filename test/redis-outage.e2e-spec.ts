@@ -29,7 +29,7 @@ describe('reads while Redis is down (a private redis-server, stopped and restart
 
   afterAll(async () => {
     await app?.close();
-    await redis?.stop();
+    await redis?.destroy();
   });
 
   it('reads while Redis is up', async () => {
@@ -37,7 +37,7 @@ describe('reads while Redis is down (a private redis-server, stopped and restart
   });
 
   it('answers 503, retryable, within a second (not after a client timeout) once Redis is gone', async () => {
-    await redis.stop();
+    await redis.kill();
     for (const path of ['/tasks/t-outage', '/api/tasks/another-task']) {
       const started = performance.now();
       const response = await send(server, 'get', path, AUTH);
@@ -59,7 +59,7 @@ describe('reads while Redis is down (a private redis-server, stopped and restart
   });
 
   it('serves again once Redis is back', async () => {
-    await redis.restart();
+    await redis.start();
     // The client reconnects with backoff (at most 2 s apart); the restarted server is empty.
     const deadline = Date.now() + 15_000;
     let status = 503;
