@@ -95,7 +95,7 @@ async function main() {
       if (side === 'floor') {
         rounds.floor.push(await floorRound(r, infra, admin, groups));
       } else {
-        const outcome = await serviceRound(r, infra, admin, groups, keyPrefixes, lastBytes, { keepRunning: last });
+        const outcome = await serviceRound(r, { infra, admin, redis, groups, keyPrefixes, lastBytes, keepRunning: last });
         rounds.service.push(outcome.figures);
         if (last) ({ service, serviceKeys } = outcome);
       }
@@ -190,7 +190,7 @@ async function floorRound(r, infra, admin, groups) {
   return figures;
 }
 
-async function serviceRound(r, infra, admin, groups, keyPrefixes, lastBytes, { keepRunning }) {
+async function serviceRound(r, { infra, admin, redis, groups, keyPrefixes, lastBytes, keepRunning }) {
   const groupId = names.groupId(`service-${r}`);
   const serviceKeys = names.keyPrefix(`service-${r}`);
   groups.push(groupId);
@@ -234,6 +234,7 @@ async function serviceRound(r, infra, admin, groups, keyPrefixes, lastBytes, { k
 
   if (keepRunning) return { figures, service, serviceKeys };
   await service.child.stop();
+  await deleteKeysWithPrefix(redis, serviceKeys);
   return { figures };
 }
 

@@ -213,7 +213,7 @@ function readMarkdown({ figures, summary, ceiling, goals }) {
     ceiling.available
       ? `Store ceiling, \`redis-benchmark\` GET of the same ${s.payloadBytes} bytes with ${ceiling.clients} clients: ${Math.round(ceiling.requestsPerSecond)} req/s, p50 ${ceiling.p50Ms} ms, p99 ${ceiling.p99Ms} ms.`
       : `Store ceiling: not measured (${ceiling.reason}).`,
-    figures.loadProblems.length > 0 ? `\nWrong answers under load: ${figures.loadProblems.join('; ')}.` : '',
+    ...(figures.loadProblems.length > 0 ? ['', `Wrong answers under load: ${figures.loadProblems.join('; ')}.`] : []),
     '',
     goalsMarkdown(goals),
   ].join('\n');
