@@ -10,6 +10,8 @@ export interface KafkaConfig {
   readonly groupId: string;
   readonly topicPartitions: number;
   readonly replicationFactor: number;
+  /** How long the group waits for a silent consumer before giving its partitions to another. */
+  readonly sessionTimeoutMs: number;
 }
 
 export interface RedisConfig {
@@ -20,6 +22,12 @@ export interface RedisConfig {
 
 export interface ProjectionConfig {
   readonly tombstoneTtlSeconds: number;
+}
+
+export interface IngestConfig {
+  /** First and largest wait between attempts at a batch while Redis (or the DLQ) is unreachable. */
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
 }
 
 export interface AuthConfig {
@@ -45,6 +53,7 @@ export abstract class AppConfig {
   abstract readonly kafka: KafkaConfig;
   abstract readonly redis: RedisConfig;
   abstract readonly projection: ProjectionConfig;
+  abstract readonly ingest: IngestConfig;
   abstract readonly auth: AuthConfig;
   abstract readonly lifecycle: LifecycleConfig;
 }

@@ -48,6 +48,10 @@ export class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(32767)
   KAFKA_REPLICATION_FACTOR: number = 1;
 
+  // The broker bounds it by group.min/max.session.timeout.ms (6 s and 30 min by default).
+  @IsOptional() @Transform(toInt) @IsInt() @Min(6000) @Max(1800000)
+  KAFKA_SESSION_TIMEOUT_MS: number = 30000;
+
   @IsOptional() @IsString() @Matches(/^rediss?:\/\/[^\s]+$/, { message: '$property must be a redis:// or rediss:// URL' })
   REDIS_URL: string = 'redis://localhost:6379';
 
@@ -61,6 +65,12 @@ export class Environment {
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(365 * 24 * 3600)
   PROJECTION_TOMBSTONE_TTL_SECONDS: number = 7 * 24 * 3600;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(10) @Max(60000)
+  INGEST_RETRY_INITIAL_MS: number = 100;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(10) @Max(300000)
+  INGEST_RETRY_MAX_MS: number = 2000;
 
   @IsOptional() @IsString()
   AUTH_TOKENS?: string;

@@ -18,6 +18,8 @@ describe('loadConfig', () => {
     });
     expect(config.redis).toMatchObject({ url: 'redis://localhost:6379', keyPrefix: 'tc:' });
     expect(config.auth.tokens).toEqual(['token-a']);
+    expect(config.kafka.sessionTimeoutMs).toBe(30000);
+    expect(config.ingest).toEqual({ retryInitialMs: 100, retryMaxMs: 2000 });
   });
 
   it('parses lists and numbers', () => {
@@ -47,9 +49,21 @@ describe('loadConfig', () => {
     ['AUTH_KEYS', 'no-secret', /AUTH_KEYS must be comma-separated keyId:secret pairs/],
     ['AUTH_JWT_SECRET', 'short', /AUTH_JWT_SECRET must be at least 32 characters long/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+    ['KAFKA_SESSION_TIMEOUT_MS', '1000', /KAFKA_SESSION_TIMEOUT_MS/],
+    ['INGEST_RETRY_MAX_MS', 'soon', /INGEST_RETRY_MAX_MS/],
   ])('rejects %s=%s with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ ...AUTH, [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ ...AUTH, [name]: value })).toThrow(message);
+  });
+
+  it('reads the ingest retry bounds and refuses a first wait longer than the cap', () => {
+    expect(loadConfig({ ...AUTH, INGEST_RETRY_INITIAL_MS: '50', INGEST_RETRY_MAX_MS: '800' }).ingest).toEqual({
+      retryInitialMs: 50,
+      retryMaxMs: 800,
+    });
+    expect(() => loadConfig({ ...AUTH, INGEST_RETRY_INITIAL_MS: '900', INGEST_RETRY_MAX_MS: '800' })).toThrow(
+      /INGEST_RETRY_INITIAL_MS must not exceed INGEST_RETRY_MAX_MS/,
+    );
   });
 
   it('never echoes a rejected value, which may be a secret', () => {

@@ -51,6 +51,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (keys.size > 0 && !parsed.AUTH_JWT_SECRET) {
     throw new ConfigError('invalid configuration: AUTH_JWT_SECRET is required when AUTH_KEYS is set');
   }
+  if (parsed.INGEST_RETRY_INITIAL_MS > parsed.INGEST_RETRY_MAX_MS) {
+    throw new ConfigError('invalid configuration: INGEST_RETRY_INITIAL_MS must not exceed INGEST_RETRY_MAX_MS');
+  }
   if (tokens.length === 0 && keys.size === 0) {
     throw new ConfigError(
       'invalid configuration: no way to authenticate; set AUTH_TOKENS, AUTH_TOKENS_FILE or AUTH_KEYS (with AUTH_JWT_SECRET)',
@@ -67,6 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       groupId: parsed.KAFKA_GROUP_ID,
       topicPartitions: parsed.KAFKA_TOPIC_PARTITIONS,
       replicationFactor: parsed.KAFKA_REPLICATION_FACTOR,
+      sessionTimeoutMs: parsed.KAFKA_SESSION_TIMEOUT_MS,
     },
     redis: {
       url: parsed.REDIS_URL,
@@ -74,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       commandTimeoutMs: parsed.REDIS_COMMAND_TIMEOUT_MS,
     },
     projection: { tombstoneTtlSeconds: parsed.PROJECTION_TOMBSTONE_TTL_SECONDS },
+    ingest: { retryInitialMs: parsed.INGEST_RETRY_INITIAL_MS, retryMaxMs: parsed.INGEST_RETRY_MAX_MS },
     auth: {
       tokens,
       keys,

@@ -32,6 +32,7 @@ export interface TestConfigOverrides {
   kafka?: Partial<AppConfig['kafka']>;
   redis?: Partial<AppConfig['redis']>;
   projection?: Partial<AppConfig['projection']>;
+  ingest?: Partial<AppConfig['ingest']>;
   auth?: Partial<AppConfig['auth']>;
   lifecycle?: Partial<AppConfig['lifecycle']>;
 }
@@ -52,10 +53,12 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
       groupId: `${name}.group`,
       topicPartitions: 4,
       replicationFactor: 1,
+      sessionTimeoutMs: 10000,
       ...overrides.kafka,
     },
     redis: { url: infra.redisUrl, keyPrefix: `${name}:`, commandTimeoutMs: 2000, ...overrides.redis },
     projection: { tombstoneTtlSeconds: 3600, ...overrides.projection },
+    ingest: { retryInitialMs: 50, retryMaxMs: 500, ...overrides.ingest },
     auth: { tokens: [TEST_TOKEN], keys: new Map(), jwtTtlSeconds: 3600, ...overrides.auth },
     lifecycle: { shutdownTimeoutMs: 15000, logLevel: 'warn', ...overrides.lifecycle },
   };
