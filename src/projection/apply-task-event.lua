@@ -7,7 +7,9 @@
 -- ARGV[5]  0 for a write; for a tombstone, the TTL (ms) of the marker that stays behind
 --
 -- Versions: on the same partition the offset orders events. If the task moved partition, the
--- Kafka message timestamp decides (a later or equal timestamp wins).
+-- Kafka message timestamp decides: the later timestamp wins. Equal timestamps are broken by the
+-- higher partition, never by arrival order: otherwise a redelivered event could take a task back
+-- to the version it had before, and replays would not converge.
 -- A tombstone leaves { p, o, t } without v and with a TTL, so a redelivered older write
 -- cannot resurrect the task. Returns 1 when applied, 0 when stale.
 local stored = redis.call('HMGET', KEYS[1], 'p', 'o', 't')
@@ -16,10 +18,12 @@ local offset = tonumber(ARGV[2])
 local time = tonumber(ARGV[3])
 
 if stored[1] then
-  if tonumber(stored[1]) == partition then
+  local storedPartition = tonumber(stored[1])
+  if storedPartition == partition then
     if offset <= tonumber(stored[2]) then return 0 end
-  elseif time < tonumber(stored[3]) then
-    return 0
+  else
+    local storedTime = tonumber(stored[3])
+    if time < storedTime or (time == storedTime and partition < storedPartition) then return 0 end
   end
 end
 
