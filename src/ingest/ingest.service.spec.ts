@@ -1,0 +1,205 @@
+import { Logger } from '@nestjs/common';
+import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { AppConfig } from '../config/app-config.js';
+import { ProjectionUnavailableError } from '../projection/projection-unavailable.error.js';
+import { StoredTask } from '../projection/stored-task.js';
+import { TaskEvent } from '../projection/task-event.js';
+import { ApplyResult, TaskProjection } from '../projection/task-projection.js';
+import { DeadLetter } from './dead-letter.js';
+import { DeadLetterPublisher } from './dead-letter-publisher.js';
+import { IngestService } from './ingest.service.js';
+import { TaskEventDecoder } from './task-event-decoder.js';
+
+/** A projection that fails its next `failures` calls as Redis being down would. */
+class FakeProjection extends TaskProjection {
+  readonly calls: TaskEvent[][] = [];
+  failures = 0;
+
+  async applyBatch(events: readonly TaskEvent[]): Promise<ApplyResult> {
+    this.calls.push([...events]);
+    if (this.failures > 0) {
+      this.failures -= 1;
+      throw new ProjectionUnavailableError(new Error('connect ECONNREFUSED'));
+    }
+    return { applied: events.length, stale: 0 };
+  }
+
+  async get(): Promise<StoredTask | null> {
+    return null;
+  }
+}
+
+class FakeDeadLetters extends DeadLetterPublisher {
+  readonly calls: DeadLetter[][] = [];
+  failures = 0;
+
+  async publish(letters: readonly DeadLetter[]): Promise<void> {
+    this.calls.push([...letters]);
+    if (this.failures > 0) {
+      this.failures -= 1;
+      throw new Error('KafkaJSConnectionError');
+    }
+  }
+}
+
+interface FakePayload extends EachBatchPayload {
+  readonly resolved: string[];
+  heartbeats: number;
+  running: boolean;
+}
+
+const valid = (taskId: string, update: number) => JSON.stringify({ taskId, taskType: 'SIMPLE', status: 'IN_PROGRESS', pollCount: update });
+
+function payload(messages: [string | null, string | null][], firstOffset = 100): FakePayload {
+  const kafkaMessages: KafkaMessage[] = messages.map(([key, value], index) => ({
+    key: key === null ? null : Buffer.from(key),
+    value: value === null ? null : Buffer.from(value),
+    timestamp: '1000',
+    attributes: 0,
+    offset: String(firstOffset + index),
+    headers: { trace: Buffer.from(`t${index}`) },
+  }));
+  const batch = {
+    topic: 'tasks',
+    partition: 2,
+    highWatermark: String(firstOffset + messages.length),
+    messages: kafkaMessages,
+    isEmpty: () => kafkaMessages.length === 0,
+    firstOffset: () => kafkaMessages[0]?.offset ?? null,
+    lastOffset: () => kafkaMessages[kafkaMessages.length - 1].offset,
+    offsetLag: () => '0',
+    offsetLagLow: () => '0',
+  } as Batch;
+  const fake: FakePayload = {
+    batch,
+    resolved: [],
+    heartbeats: 0,
+    running: true,
+    resolveOffset: (offset: string) => void fake.resolved.push(offset),
+    heartbeat: async () => void (fake.heartbeats += 1),
+    pause: () => () => undefined,
+    commitOffsetsIfNecessary: async () => undefined,
+    uncommittedOffsets: () => ({ topics: [] }),
+    isRunning: () => fake.running,
+    isStale: () => false,
+  };
+  return fake;
+}
+
+describe('IngestService', () => {
+  let projection: FakeProjection;
+  let deadLetters: FakeDeadLetters;
+  let service: IngestService;
+
+  beforeAll(() => Logger.overrideLogger(false));
+
+  beforeEach(() => {
+    projection = new FakeProjection();
+    deadLetters = new FakeDeadLetters();
+    const config = { ingest: { retryInitialMs: 5, retryMaxMs: 20 } } as AppConfig;
+    service = new IngestService(new TaskEventDecoder(), projection, deadLetters, config);
+  });
+
+  it('applies the valid events in one call, dead-letters the invalid ones, then resolves the last offset', async () => {
+    const batch = payload([
+      ['a', valid('a', 1)],
+      ['b', '{not json'],
+      ['a', valid('a', 2)],
+      [null, null],
+      ['c', null],
+    ]);
+    await service.handleBatch(batch);
+
+    expect(projection.calls).toHaveLength(1);
+    expect(projection.calls[0].map((event) => [event.taskId, event.offset, event.value?.toString() ?? null])).toEqual([
+      ['a', '100', valid('a', 1)],
+      ['a', '102', valid('a', 2)],
+      ['c', '104', null],
+    ]);
+    expect(deadLetters.calls).toHaveLength(1);
+    expect(deadLetters.calls[0].map((letter) => [letter.message.offset, letter.reason.split(':')[0]])).toEqual([
+      ['101', 'INVALID_JSON'],
+      ['103', 'MISSING_KEY'],
+    ]);
+    expect(deadLetters.calls[0][0]).toMatchObject({ topic: 'tasks', partition: 2 });
+    expect(deadLetters.calls[0][0].message.headers).toEqual({ trace: Buffer.from('t1') });
+    expect(batch.resolved).toEqual(['104']);
+  });
+
+  it('does not call the projection for a batch with only invalid events', async () => {
+    const batch = payload([['x', '[]']]);
+    await service.handleBatch(batch);
+    expect(projection.calls).toHaveLength(0);
+    expect(deadLetters.calls).toHaveLength(1);
+    expect(batch.resolved).toEqual(['100']);
+  });
+
+  it('while the projection is unreachable, retries the same batch, heartbeating, and resolves nothing until it succeeds', async () => {
+    projection.failures = 4;
+    const batch = payload([['a', valid('a', 1)], ['b', valid('b', 1)]]);
+    let resolvedDuringOutage: string[] | undefined;
+    const realApply = projection.applyBatch.bind(projection);
+    projection.applyBatch = async (events) => {
+      if (projection.failures === 0) resolvedDuringOutage = [...batch.resolved];
+      return realApply(events);
+    };
+    await service.handleBatch(batch);
+
+    expect(projection.calls).toHaveLength(5);
+    for (const call of projection.calls) expect(call).toEqual(projection.calls[0]);
+    expect(resolvedDuringOutage).toEqual([]);
+    expect(batch.resolved).toEqual(['101']);
+    expect(batch.heartbeats).toBeGreaterThanOrEqual(5);
+    expect(deadLetters.calls).toHaveLength(0);
+  });
+
+  it('does not dead-letter anything because the projection is down', async () => {
+    projection.failures = 2;
+    await service.handleBatch(payload([['a', valid('a', 1)]]));
+    expect(deadLetters.calls).toHaveLength(0);
+  });
+
+  it('retries the dead-letter topic without applying the batch again', async () => {
+    deadLetters.failures = 2;
+    const batch = payload([['a', valid('a', 1)], ['b', '"x"']]);
+    await service.handleBatch(batch);
+    expect(projection.calls).toHaveLength(1);
+    expect(deadLetters.calls).toHaveLength(3);
+    expect(batch.resolved).toEqual(['101']);
+  });
+
+  it('on shutdown during an outage, stops retrying and leaves the batch unresolved', async () => {
+    projection.failures = Number.POSITIVE_INFINITY;
+    const batch = payload([['a', valid('a', 1)]]);
+    const handled = service.handleBatch(batch);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    service.stopRetrying();
+    await handled;
+    expect(batch.resolved).toEqual([]);
+    const calls = projection.calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(projection.calls.length).toBe(calls);
+  });
+
+  it('stops retrying when kafkajs stops the consumer, leaving the batch unresolved', async () => {
+    projection.failures = Number.POSITIVE_INFINITY;
+    const batch = payload([['a', valid('a', 1)]]);
+    const handled = service.handleBatch(batch);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    batch.running = false;
+    await handled;
+    expect(batch.resolved).toEqual([]);
+  });
+
+  it('lets a rebalance seen by the heartbeat end the batch unresolved, for kafkajs to rejoin', async () => {
+    projection.failures = Number.POSITIVE_INFINITY;
+    const batch = payload([['a', valid('a', 1)]]);
+    const rebalancing = Object.assign(new Error('The group is rebalancing, so a rejoin is needed'), { type: 'REBALANCE_IN_PROGRESS' });
+    batch.heartbeat = async () => {
+      batch.heartbeats += 1;
+      if (batch.heartbeats > 3) throw rebalancing;
+    };
+    await expect(service.handleBatch(batch)).rejects.toBe(rebalancing);
+    expect(batch.resolved).toEqual([]);
+  });
+});

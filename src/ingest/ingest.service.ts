@@ -1,0 +1,119 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Injectable, Logger } from '@nestjs/common';
+import type { EachBatchPayload } from 'kafkajs';
+import { AppConfig } from '../config/app-config.js';
+import type { TaskEvent } from '../projection/task-event.js';
+import { TaskProjection } from '../projection/task-projection.js';
+import { DeadLetter } from './dead-letter.js';
+import { DeadLetterPublisher } from './dead-letter-publisher.js';
+import { InvalidTaskEventError } from './invalid-task-event.error.js';
+import { RetryBackoff } from './retry-backoff.js';
+import { TaskEventDecoder } from './task-event-decoder.js';
+
+/** Waits longer than this are cut into slices with a heartbeat between them. */
+const HEARTBEAT_SLICE_MS = 1000;
+/** While a batch keeps failing, say so at most this often. */
+const FAILURE_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Applies one fetched batch of the source topic: decode and validate every event, apply the valid
+ * ones to the projection in one round trip, dead-letter the invalid ones, and only then resolve
+ * the batch's offsets (kafkajs commits them as soon as this returns).
+ *
+ * If the projection or the dead-letter topic cannot be reached, the same batch is retried with
+ * capped exponential backoff, heartbeating meanwhile. Nothing is resolved and kafkajs fetches
+ * nothing more for this consumer until it succeeds, so an outage skips nothing. On shutdown the
+ * retries stop and the batch is left uncommitted, to be consumed again.
+ */
+@Injectable()
+export class IngestService {
+  private readonly logger = new Logger('Ingest');
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly decoder: TaskEventDecoder,
+    private readonly projection: TaskProjection,
+    private readonly deadLetters: DeadLetterPublisher,
+    private readonly config: AppConfig,
+  ) {}
+
+  async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const events: TaskEvent[] = [];
+    const letters: DeadLetter[] = [];
+    for (const message of batch.messages) {
+      try {
+        events.push(this.decoder.decode(message, batch.partition));
+      } catch (error) {
+        if (!(error instanceof InvalidTaskEventError)) throw error;
+        letters.push({ topic: batch.topic, partition: batch.partition, message, reason: error.message });
+      }
+    }
+    await payload.heartbeat();
+
+    if (events.length > 0 && !(await this.untilDone('projection', payload, () => this.projection.applyBatch(events)))) return;
+    if (letters.length > 0 && !(await this.untilDone('dead-letter topic', payload, () => this.deadLetters.publish(letters)))) return;
+
+    payload.resolveOffset(batch.lastOffset());
+    await payload.heartbeat();
+  }
+
+  /** Ends the waits between retries at once. A batch that was waiting stays uncommitted. */
+  stopRetrying(): void {
+    this.stopping.abort();
+  }
+
+  /** Runs `step` until it succeeds; false if the consumer stops first. */
+  private async untilDone(target: string, payload: EachBatchPayload, step: () => Promise<unknown>): Promise<boolean> {
+    const { topic, partition } = payload.batch;
+    let backoff: RetryBackoff | undefined;
+    let failingSince = 0;
+    let loggedAt = 0;
+    for (;;) {
+      try {
+        await step();
+        if (backoff) {
+          this.logger.log(
+            `${target} reachable again: ${topic} partition ${partition} resumes after ${Date.now() - failingSince} ms and ${backoff.attempts} retries`,
+          );
+        }
+        return true;
+      } catch (error) {
+        if (this.mustStop(payload)) return this.leaveUncommitted(target, payload);
+        backoff ??= new RetryBackoff(this.config.ingest.retryInitialMs, this.config.ingest.retryMaxMs);
+        failingSince ||= Date.now();
+        const delayMs = backoff.next();
+        if (Date.now() - loggedAt >= FAILURE_LOG_INTERVAL_MS) {
+          loggedAt = Date.now();
+          this.logger.warn(
+            `${target} unreachable; holding ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} uncommitted, retrying in ${delayMs} ms: ${(error as Error).message}`,
+          );
+        }
+        await this.wait(delayMs, payload);
+        if (this.mustStop(payload)) return this.leaveUncommitted(target, payload);
+      }
+    }
+  }
+
+  /** Waits, heartbeating so the group keeps this member; a rebalance ends the wait by throwing. */
+  private async wait(delayMs: number, payload: EachBatchPayload): Promise<void> {
+    const until = Date.now() + delayMs;
+    for (let left = delayMs; left > 0; left = until - Date.now()) {
+      await sleep(Math.min(left, HEARTBEAT_SLICE_MS), undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      if (this.mustStop(payload)) return;
+      await payload.heartbeat();
+    }
+  }
+
+  private mustStop(payload: EachBatchPayload): boolean {
+    return this.stopping.signal.aborted || !payload.isRunning() || payload.isStale();
+  }
+
+  private leaveUncommitted(target: string, payload: EachBatchPayload): false {
+    const { topic, partition } = payload.batch;
+    this.logger.warn(
+      `stopping while the ${target} is unreachable: ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} stays uncommitted and will be consumed again`,
+    );
+    return false;
+  }
+}

@@ -1,0 +1,173 @@
+import { Logger, LoggerService } from '@nestjs/common';
+import type { ConsumerRunConfig, ConsumerSubscribeTopics, EachBatchPayload } from 'kafkajs';
+import { AppConfig } from '../config/app-config.js';
+import { KafkaClient } from '../kafka/kafka-client.js';
+import { TopicProvisioner } from '../kafka/topic-provisioner.js';
+import { IngestService } from './ingest.service.js';
+import { TaskEventConsumer } from './task-event-consumer.js';
+
+type Listener = (event: { payload: Record<string, unknown> }) => void;
+
+/** Stands in for a kafkajs consumer: records calls, and lets a test fire its events. */
+class FakeConsumer {
+  readonly events = { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join' };
+  readonly listeners = new Map<string, Listener>();
+  subscribed: ConsumerSubscribeTopics | undefined;
+  runConfig: ConsumerRunConfig | undefined;
+  disconnected = false;
+  connect = async (): Promise<void> => undefined;
+  disconnect = async (): Promise<void> => void (this.disconnected = true);
+
+  constructor(readonly options: { retry: { restartOnFailure: (error: Error) => Promise<boolean> } }) {}
+
+  on(event: string, listener: Listener): void {
+    this.listeners.set(event, listener);
+  }
+
+  async subscribe(subscription: ConsumerSubscribeTopics): Promise<void> {
+    this.subscribed = subscription;
+  }
+
+  async run(config: ConsumerRunConfig): Promise<void> {
+    this.runConfig = config;
+  }
+
+  fire(event: 'CRASH' | 'GROUP_JOIN', payload: Record<string, unknown>): void {
+    this.listeners.get(this.events[event])?.({ payload });
+  }
+}
+
+const logs: string[] = [];
+const capture: LoggerService = {
+  log: (message: string) => void logs.push(`log ${message}`),
+  warn: (message: string) => void logs.push(`warn ${message}`),
+  error: (message: string) => void logs.push(`error ${message}`),
+};
+
+const eventually = async (check: () => boolean, timeoutMs = 5000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+describe('TaskEventConsumer', () => {
+  let consumers: FakeConsumer[];
+  let nextConnect: (() => Promise<void>) | undefined;
+  let provisioner: { ready: Promise<void> };
+  let handled: EachBatchPayload[];
+  let stoppedRetrying: boolean;
+  let consumer: TaskEventConsumer;
+
+  beforeAll(() => Logger.overrideLogger(capture));
+
+  beforeEach(() => {
+    logs.length = 0;
+    consumers = [];
+    nextConnect = undefined;
+    handled = [];
+    stoppedRetrying = false;
+    provisioner = { ready: Promise.resolve() };
+    const client = {
+      kafka: {
+        consumer: (options: FakeConsumer['options']) => {
+          const fake = new FakeConsumer(options);
+          if (nextConnect) fake.connect = nextConnect;
+          nextConnect = undefined;
+          consumers.push(fake);
+          return fake;
+        },
+      },
+    } as unknown as KafkaClient;
+    const ingest = {
+      handleBatch: async (payload: EachBatchPayload) => void handled.push(payload),
+      stopRetrying: () => void (stoppedRetrying = true),
+    } as unknown as IngestService;
+    const config = {
+      kafka: { topic: 'tasks', groupId: 'group', sessionTimeoutMs: 30000 },
+      lifecycle: { shutdownTimeoutMs: 1500 },
+    } as AppConfig;
+    consumer = new TaskEventConsumer(client, provisioner as TopicProvisioner, ingest, config);
+  });
+
+  afterEach(async () => {
+    await consumer.beforeApplicationShutdown();
+  });
+
+  it('once the topics exist, subscribes from the earliest offset and runs with offsets resolved by ingest only', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    const [fake] = consumers;
+    expect(fake.subscribed).toEqual({ topics: ['tasks'], fromBeginning: true });
+    expect(fake.runConfig).toMatchObject({ eachBatchAutoResolve: false, autoCommit: true });
+    const payload = {} as EachBatchPayload;
+    await fake.runConfig!.eachBatch!(payload);
+    expect(handled).toEqual([payload]);
+  });
+
+  it('starts in the background: boot does not wait for Kafka', async () => {
+    provisioner.ready = new Promise(() => undefined);
+    expect(consumer.onApplicationBootstrap()).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(consumers).toHaveLength(0);
+  });
+
+  it('retries with a new consumer when it cannot connect, and says so', async () => {
+    nextConnect = async () => {
+      throw new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    };
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[1]?.runConfig !== undefined);
+    expect(consumers[0].disconnected).toBe(true);
+    expect(logs).toContainEqual(expect.stringMatching(/^warn kafka consumer could not start, retrying in \d+ ms: Connection error/));
+  });
+
+  it('leaves a restartable crash to kafkajs, and logs it', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    consumers[0].fire('CRASH', { error: new Error('KafkaJSNumberOfRetriesExceeded'), restart: true });
+    expect(await consumers[0].options.retry.restartOnFailure(new Error('x'))).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(consumers).toHaveLength(1);
+    expect(logs).toContainEqual(expect.stringMatching(/^warn kafka consumer crashed, kafkajs restarts it/));
+  });
+
+  it('restarts the consumer itself after a crash kafkajs will not restart from', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    consumers[0].fire('CRASH', { error: new Error('Not authorized'), restart: false });
+    await eventually(() => consumers[1]?.runConfig !== undefined);
+    expect(consumers[0].disconnected).toBe(true);
+    expect(logs).toContainEqual(expect.stringMatching(/^error kafka consumer crashed and kafkajs will not restart it; restarting in \d+ ms/));
+    consumers[1].fire('GROUP_JOIN', { memberAssignment: { tasks: [0, 2] } });
+    expect(logs).toContainEqual('log kafka consumer joined group group; consuming partitions [0, 2]');
+  });
+
+  it('on shutdown, stops the retries, disconnects (kafkajs finishes and commits the batch in flight) and no longer restarts', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    await consumer.beforeApplicationShutdown();
+    expect(stoppedRetrying).toBe(true);
+    expect(consumers[0].disconnected).toBe(true);
+    expect(await consumers[0].options.retry.restartOnFailure(new Error('x'))).toBe(false);
+    consumers[0].fire('CRASH', { error: new Error('x'), restart: false });
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(consumers).toHaveLength(1);
+  });
+
+  it('shuts down at once when Kafka never came up', async () => {
+    provisioner.ready = new Promise(() => undefined);
+    consumer.onApplicationBootstrap();
+    await consumer.beforeApplicationShutdown();
+    expect(consumers).toHaveLength(0);
+  });
+
+  it('bounds the shutdown when the consumer does not disconnect', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    consumers[0].disconnect = () => new Promise(() => undefined);
+    await consumer.beforeApplicationShutdown();
+    expect(logs).toContainEqual('warn kafka consumer did not stop within 1000 ms; closing anyway');
+  });
+});
