@@ -1,0 +1,91 @@
+import kafkajs from 'kafkajs';
+import type { Admin, CompressionTypes, Kafka, IHeaders, KafkaMessage, Message, Producer, RecordMetadata } from 'kafkajs';
+import { registerCompressionCodecs } from '../../src/kafka/compression-codecs.js';
+import { uniqueName } from './infra.js';
+
+/** A message read back from a topic, with where it was. */
+export type ConsumedMessage = KafkaMessage & { readonly partition: number };
+
+/**
+ * Kafka as a test sees it: a producer for the source topic, an admin, and reading a whole topic
+ * back. Every client it opens is closed by `close`.
+ */
+export class TestKafka {
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  readonly admin: Admin;
+
+  private constructor(private readonly brokers: string[]) {
+    registerCompressionCodecs();
+    this.kafka = new kafkajs.Kafka({ clientId: uniqueName('test-client'), brokers, logLevel: kafkajs.logLevel.NOTHING });
+    this.producer = this.kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    this.admin = this.kafka.admin();
+  }
+
+  static async connect(brokers: string[]): Promise<TestKafka> {
+    const kafka = new TestKafka(brokers);
+    await kafka.producer.connect();
+    await kafka.admin.connect();
+    return kafka;
+  }
+
+  /** Sends the messages in order, in one request; returns where each partition's first one landed. */
+  send(topic: string, messages: Message[], compression?: CompressionTypes): Promise<RecordMetadata[]> {
+    return this.producer.send({ topic, messages, compression, acks: -1 });
+  }
+
+  /** Sends one message and returns its partition and offset. */
+  async sendOne(topic: string, message: Message): Promise<{ partition: number; offset: number }> {
+    const [metadata] = await this.send(topic, [message]);
+    return { partition: metadata.partition, offset: Number(metadata.baseOffset) };
+  }
+
+  /** The next offset to be written on each partition of the topic. */
+  async endOffsets(topic: string): Promise<Map<number, number>> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map(({ partition, high }) => [partition, Number(high)]));
+  }
+
+  /** The group's committed offsets (next to read) per partition; -1 where it has committed nothing. */
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, number>> {
+    const [entry] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map(entry.partitions.map(({ partition, offset }) => [partition, Number(offset)]));
+  }
+
+  /** Reads the topic from the beginning until `count` messages have arrived, with a throwaway group. */
+  async readAll(topic: string, count: number, timeoutMs = 60_000): Promise<ConsumedMessage[]> {
+    const consumer = this.kafka.consumer({ groupId: uniqueName('test-reader'), maxWaitTimeInMs: 200 });
+    const messages: ConsumedMessage[] = [];
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      let done!: () => void;
+      const complete = new Promise<void>((resolve) => (done = resolve));
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          messages.push({ ...message, partition });
+          if (messages.length >= count) done();
+        },
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([complete, timedOut]);
+      clearTimeout(timer);
+      return messages;
+    } finally {
+      await consumer.disconnect();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+    await this.admin.disconnect();
+  }
+}
+
+/** A header's value as text, whatever form kafkajs gives it in. */
+export function headerText(headers: IHeaders | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  if (value === undefined) return undefined;
+  return (Array.isArray(value) ? value[0] : value).toString();
+}
