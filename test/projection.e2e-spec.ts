@@ -1,0 +1,190 @@
+import { Logger } from '@nestjs/common';
+import fc from 'fast-check';
+import { AppConfig } from '../src/config/app-config.js';
+import { ProjectionGenerations } from '../src/projection/projection-generations.js';
+import { RedisTaskProjection } from '../src/projection/redis-task-projection.js';
+import { TaskEvent } from '../src/projection/task-event.js';
+import { RedisConnection } from '../src/redis/redis-connection.js';
+import { testConfig } from './support/infra.js';
+
+/**
+ * Property tests of the projection on a real Redis (the shared one, under this suite's own key
+ * prefix): whatever order Kafka's partitions are consumed in, and however often batches that were
+ * already applied come again (a consumer restarting from an older commit, a second group, a
+ * rebuild), the projection ends up as the last event of every task, and deleted tasks stay deleted.
+ */
+
+/** One produced event, before it is given a partition and an offset. */
+interface Produced {
+  readonly task: number;
+  readonly tombstone: boolean;
+}
+
+/** How the consumer meets the log: the next batch of a partition, or a batch it already applied. */
+type Step = { readonly next: number; readonly size: number } | { readonly again: number };
+
+let run = 0;
+let config: AppConfig;
+let connection: RedisConnection;
+let generations: ProjectionGenerations;
+let projection: RedisTaskProjection;
+
+beforeAll(async () => {
+  Logger.overrideLogger(['error']);
+  config = testConfig('projection-property');
+  connection = new RedisConnection(config);
+  await connection.onModuleInit();
+  generations = new ProjectionGenerations(connection, config);
+  await generations.onModuleInit();
+  projection = new RedisTaskProjection(connection, generations, config);
+});
+
+afterAll(async () => {
+  // The keys of this suite only: everything under its prefix.
+  const client = connection.client;
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${config.redis.keyPrefix}*`, 'COUNT', 500);
+    if (keys.length > 0) await client.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  generations.onApplicationShutdown();
+  await connection.onApplicationShutdown();
+});
+
+const valueOf = (taskId: string, index: number) => Buffer.from(JSON.stringify({ taskId, status: 'IN_PROGRESS', taskType: 'SIMPLE', index }));
+
+/**
+ * Consumes `logs` (one array of events per partition, in offset order) the way `steps` says, then
+ * whatever is left, then every batch it applied once more (a full replay). Returns the batches in
+ * the order they were applied.
+ */
+async function consume(logs: TaskEvent[][], steps: readonly Step[], sizes: readonly number[]): Promise<TaskEvent[][]> {
+  const position = logs.map(() => 0);
+  const applied: TaskEvent[][] = [];
+  const apply = async (batch: TaskEvent[]) => {
+    if (batch.length === 0) return;
+    await projection.applyBatch(batch);
+    applied.push(batch);
+  };
+  for (const step of steps) {
+    if ('next' in step) {
+      const partition = step.next % logs.length;
+      const batch = logs[partition].slice(position[partition], position[partition] + step.size);
+      position[partition] += batch.length;
+      await apply(batch);
+    } else if (applied.length > 0) {
+      await apply(applied[step.again % applied.length]);
+    }
+  }
+  let size = 0;
+  for (const [partition, log] of logs.entries()) {
+    while (position[partition] < log.length) {
+      const batch = log.slice(position[partition], position[partition] + sizes[size++ % sizes.length]);
+      position[partition] += batch.length;
+      await apply(batch);
+    }
+  }
+  return applied;
+}
+
+/** Checks that every task holds exactly its last event: its bytes, or nothing after a tombstone. */
+async function expectLastEvents(last: Map<string, TaskEvent>): Promise<void> {
+  for (const [taskId, event] of last) {
+    const stored = await projection.get(taskId);
+    if (event.value === null) {
+      expect({ taskId, stored: stored?.value.toString() ?? null }).toEqual({ taskId, stored: null });
+    } else {
+      expect({ taskId, stored: stored?.value.toString() }).toEqual({ taskId, stored: event.value.toString() });
+      expect(stored?.version).toBe(`${event.partition}-${event.offset}`);
+    }
+  }
+}
+
+const steps = fc.array(
+  fc.oneof(
+    { weight: 3, arbitrary: fc.record({ next: fc.nat(7), size: fc.integer({ min: 1, max: 6 }) }) },
+    { weight: 1, arbitrary: fc.record({ again: fc.nat(100) }) },
+  ),
+  { maxLength: 40 },
+);
+const batchSizes = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 });
+
+describe('the Redis projection under any interleaving and redelivery (fast-check)', () => {
+  it('each task, on its own partition, ends as its last event; deleted tasks stay deleted through a full replay', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.record({ task: fc.nat(5), tombstone: fc.boolean() }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 1, maxLength: 40 }),
+        steps,
+        batchSizes,
+        async (partitions, homes, produced: Produced[], timestamps, plan, sizes) => {
+          run += 1;
+          const taskId = (task: number) => `r${run}-task-${task % homes.length}`;
+          const logs: TaskEvent[][] = Array.from({ length: partitions }, () => []);
+          const last = new Map<string, TaskEvent>();
+          produced.forEach(({ task, tombstone }, index) => {
+            const id = taskId(task);
+            const partition = homes[task % homes.length] % partitions;
+            const log = logs[partition];
+            // Timestamps are arbitrary: on one partition the offset alone orders a task's events.
+            const event: TaskEvent = {
+              taskId: id,
+              value: tombstone ? null : valueOf(id, index),
+              partition,
+              offset: String(log.length),
+              timestamp: timestamps[index % timestamps.length],
+            };
+            log.push(event);
+            last.set(id, event);
+          });
+
+          const applied = await consume(logs, plan, sizes);
+          await expectLastEvents(last);
+          // A replay of everything already applied (a consumer starting from an older commit)
+          // changes nothing, and resurrects nothing.
+          for (const batch of applied) await projection.applyBatch(batch);
+          await expectLastEvents(last);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a task that moves between partitions ends as its latest event by timestamp, whatever the order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ task: fc.nat(3), partition: fc.nat(3), tombstone: fc.boolean() }), { minLength: 1, maxLength: 30 }),
+        steps,
+        batchSizes,
+        async (produced, plan, sizes) => {
+          run += 1;
+          const logs: TaskEvent[][] = Array.from({ length: 4 }, () => []);
+          const last = new Map<string, TaskEvent>();
+          produced.forEach(({ task, partition, tombstone }, index) => {
+            const id = `r${run}-moving-${task}`;
+            const log = logs[partition];
+            // Producers stamp events in the order they send them.
+            const event: TaskEvent = {
+              taskId: id,
+              value: tombstone ? null : valueOf(id, index),
+              partition,
+              offset: String(log.length),
+              timestamp: 1_700_000_000_000 + index,
+            };
+            log.push(event);
+            last.set(id, event);
+          });
+
+          const applied = await consume(logs, plan, sizes);
+          await expectLastEvents(last);
+          for (const batch of [...applied].reverse()) await projection.applyBatch(batch);
+          await expectLastEvents(last);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
