@@ -35,7 +35,7 @@ export function readSettings() {
 /** Settings of `npm run bench:ingest`. */
 export function ingestSettings() {
   const base = SMOKE
-    ? { tasks: 50, updatesPerTask: 4, rounds: 1, roundTimeoutSeconds: 90, freshnessRate: 200, freshnessSeconds: 2, freshnessSampleEvery: 2 }
+    ? { tasks: 200, updatesPerTask: 20, rounds: 1, roundTimeoutSeconds: 90, freshnessRate: 200, freshnessSeconds: 2, freshnessSampleEvery: 2 }
     : { tasks: 6000, updatesPerTask: 20, rounds: 3, roundTimeoutSeconds: 600, freshnessRate: 1000, freshnessSeconds: 30, freshnessSampleEvery: 10 };
   return {
     ...base,
@@ -43,7 +43,7 @@ export function ingestSettings() {
     updatesPerTask: positiveIntegerFromEnv('BENCH_UPDATES_PER_TASK', base.updatesPerTask),
     rounds: positiveIntegerFromEnv('BENCH_ROUNDS', base.rounds),
     partitions: 4,
-    offsetPollMs: 50,
+    offsetPollMs: 10,
     freshnessPollMs: 5,
     freshnessTimeoutMs: 10_000,
     readableTimeoutSeconds: SMOKE ? 60 : 180,

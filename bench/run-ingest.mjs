@@ -6,7 +6,7 @@
 //    service (a fresh group and key prefix each round), both started cold on the full topic. Each
 //    rate = events committed between the group's first and last commit seen / the time between
 //    them, observed the same way for both through the group's committed offsets (admin fetchOffsets,
-//    every 50 ms). After each service round: every task served with its last update's bytes, and no
+//    every 10 ms). After each service round: every task served with its last update's bytes, and no
 //    dead letter.
 // 3. Redis memory per task: MEMORY USAGE of every key under the service's prefix / the JSON bytes.
 // 4. Freshness: at a steady 1,000 events/s into the caught-up service, produce -> first GET that
@@ -108,7 +108,7 @@ async function main() {
   log(`redis memory: ${Math.round(memory.redisBytesPerTask)} bytes per task for ${Math.round(memory.jsonBytesPerTask)} JSON bytes (${memory.ratio.toFixed(2)}×, ${memory.keys} keys)`);
 
   // 4. Freshness at a steady rate, then every event applied.
-  log(`freshness: ${settings.freshnessRate} events/s for ${settings.freshnessSeconds} s, every ${settings.freshnessSampleEvery}th event tracked`);
+  log(`freshness: ${settings.freshnessRate} events/s for ${settings.freshnessSeconds} s, 1 event in ${settings.freshnessSampleEvery} tracked`);
   const freshness = await measureFreshness({
     producer,
     topic: names.topic,
