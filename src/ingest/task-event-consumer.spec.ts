@@ -15,8 +15,12 @@ class FakeConsumer {
   subscribed: ConsumerSubscribeTopics | undefined;
   runConfig: ConsumerRunConfig | undefined;
   disconnected = false;
-  connect = async (): Promise<void> => undefined;
-  disconnect = async (): Promise<void> => void (this.disconnected = true);
+  readonly calls: string[] = [];
+  connect = async (): Promise<void> => void this.calls.push('connect');
+  disconnect = async (): Promise<void> => {
+    this.calls.push('disconnect');
+    this.disconnected = true;
+  };
 
   constructor(readonly options: { retry: { restartOnFailure: (error: Error) => Promise<boolean> } }) {}
 
@@ -154,6 +158,20 @@ describe('TaskEventConsumer', () => {
     consumers[0].fire('CRASH', { error: new Error('x'), restart: false });
     await new Promise((resolve) => setTimeout(resolve, 1200));
     expect(consumers).toHaveLength(1);
+  });
+
+  it('disconnects a consumer that finishes connecting after the shutdown began, so no connection outlives it', async () => {
+    let connected!: () => void;
+    nextConnect = () => new Promise<void>((resolve) => (connected = resolve));
+    consumer.onApplicationBootstrap();
+    await eventually(() => connected !== undefined);
+    const shutdown = consumer.beforeApplicationShutdown();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    connected();
+    consumers[0].calls.push('connected');
+    await shutdown;
+    expect(consumers[0].calls).toEqual(['disconnect', 'connected', 'disconnect']);
+    expect(consumers[0].runConfig).toBeUndefined();
   });
 
   it('shuts down at once when Kafka never came up', async () => {

@@ -79,16 +79,23 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
       try {
         await consumer.connect();
         await consumer.subscribe({ topics: [topic], fromBeginning: true });
-        if (this.stopping.signal.aborted) break;
-        await consumer.run({
-          // Offsets are resolved by IngestService once a batch is stored; kafkajs commits them
-          // right after each batch. Never resolve automatically: a batch abandoned at shutdown
-          // must stay uncommitted.
-          eachBatchAutoResolve: false,
-          autoCommit: true,
-          partitionsConsumedConcurrently: PARTITIONS_CONSUMED_CONCURRENTLY,
-          eachBatch: (payload) => this.ingest.handleBatch(payload),
-        });
+        if (!this.stopping.signal.aborted) {
+          await consumer.run({
+            // Offsets are resolved by IngestService once a batch is stored; kafkajs commits them
+            // right after each batch. Never resolve automatically: a batch abandoned at shutdown
+            // must stay uncommitted.
+            eachBatchAutoResolve: false,
+            autoCommit: true,
+            partitionsConsumedConcurrently: PARTITIONS_CONSUMED_CONCURRENTLY,
+            eachBatch: (payload) => this.ingest.handleBatch(payload),
+          });
+        }
+        // A stop during connect or run may have disconnected a consumer that kafkajs then
+        // (re)connected: disconnect it again, or its connections would outlive the service.
+        if (this.stopping.signal.aborted) {
+          await consumer.disconnect().catch(() => undefined);
+          return;
+        }
         this.logger.log(`kafka consumer started: topic ${topic}, group ${groupId}`);
         return;
       } catch (error) {
@@ -100,10 +107,6 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
         await sleep(delayMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
-    // Stopped while starting: the consumer may have connected after stop() looked for it.
-    const consumer = this.consumer;
-    this.consumer = undefined;
-    await consumer?.disconnect().catch(() => undefined);
   }
 
   private createConsumer(): Consumer {
