@@ -45,7 +45,7 @@ export class TaskEventDecoder {
     const fields = parsed as Record<string, unknown>;
     if (!taskEventRules.accepts(fields)) {
       const errors = taskEventRules.explain(fields);
-      if (errors.length > 0) throw new InvalidTaskEventError('INVALID_FIELDS', describe(errors));
+      if (errors.length > 0) throw new InvalidTaskEventError('INVALID_FIELDS', reasonOf(errors));
     }
 
     const { taskId } = parsed as TaskEventDto;
@@ -66,6 +66,6 @@ function tombstone(key: string | null, message: KafkaMessage, partition: number)
 }
 
 /** One line naming each failed rule. class-validator's messages name the property, never its value. */
-function describe(errors: ValidationError[]): string {
+function reasonOf(errors: ValidationError[]): string {
   return errors.map((error) => Object.values(error.constraints ?? {}).join(', ') || `${error.property} is invalid`).join('; ');
 }
