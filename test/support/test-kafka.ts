@@ -15,7 +15,7 @@ export class TestKafka {
   private readonly producer: Producer;
   readonly admin: Admin;
 
-  private constructor(private readonly brokers: string[]) {
+  private constructor(brokers: string[]) {
     registerCompressionCodecs();
     this.kafka = new kafkajs.Kafka({ clientId: uniqueName('test-client'), brokers, logLevel: kafkajs.logLevel.NOTHING });
     this.producer = this.kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
