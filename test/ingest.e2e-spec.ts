@@ -10,7 +10,7 @@ import { CapturedLogs } from './support/captured-logs.js';
 import { eventually } from './support/eventually.js';
 import { testConfig } from './support/infra.js';
 import { JavaCompression, produceWithJavaClient } from './support/java-task-producer.js';
-import { useBrokerCompatibleProducerCodecs } from './support/kafkajs-producer-codecs.js';
+import { registerCompressionCodecs } from '../src/kafka/compression-codecs.js';
 import { ProjectionReader } from './support/projection-reader.js';
 import { ProjectionWatch } from './support/projection-watch.js';
 import { sampleTask, sampleTaskBytes, SEED_TASK } from './support/sample-task.js';
@@ -212,7 +212,7 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
   });
 
   it('reads events compressed with gzip, snappy, lz4 and zstd by kafkajs', async () => {
-    useBrokerCompatibleProducerCodecs();
+    registerCompressionCodecs();
     const codecs = { gzip: Codec.GZIP, snappy: Codec.Snappy, lz4: Codec.LZ4, zstd: Codec.ZSTD };
     const taskIds: string[] = [];
     for (const [name, codec] of Object.entries(codecs)) {

@@ -3,32 +3,71 @@ import { decompress as zstdDecompress } from 'fzstd';
 import kafkajs from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 import lz4 from 'lz4js';
+import { hash as xxh32 } from 'lz4js/xxh32.js';
 
 interface KafkaCodec {
   compress(encoder: { buffer: Buffer }): Promise<Buffer>;
   decompress(buffer: Buffer): Promise<Buffer>;
 }
 
+const LZ4_MAGIC = 0x184d2204;
+const LZ4_FLG = 0x40 | 0x20; // version 01, independent blocks: brokers refuse dependent ones
+const LZ4_BD = 0x70; // 4 MiB maximum block size
+const LZ4_MAX_BLOCK = 4 * 1024 * 1024;
+const LZ4_UNCOMPRESSED = 0x80000000;
+
+/**
+ * Writes an LZ4 frame with independent blocks, as Kafka's clients do. lz4js's own frame writer
+ * shares its match table across blocks and leaves the independence flag unset, which brokers
+ * refuse ("Dependent block stream is unsupported"); here each block starts with a fresh table.
+ */
+export function lz4Frame(source: Buffer): Buffer {
+  const blocks: Buffer[] = [];
+  const header = Buffer.alloc(7);
+  header.writeUInt32LE(LZ4_MAGIC, 0);
+  header[4] = LZ4_FLG;
+  header[5] = LZ4_BD;
+  header[6] = (xxh32(0, header, 4, 2) >> 8) & 0xff;
+  blocks.push(header);
+  const scratch = Buffer.alloc(lz4.compressBound(Math.min(source.length, LZ4_MAX_BLOCK)));
+  for (let start = 0; start < source.length; start += LZ4_MAX_BLOCK) {
+    const length = Math.min(LZ4_MAX_BLOCK, source.length - start);
+    const size = lz4.compressBlock(source, scratch, start, length, new Uint32Array(1 << 16));
+    const sizeField = Buffer.alloc(4);
+    if (size === 0 || size >= length) {
+      sizeField.writeUInt32LE((LZ4_UNCOMPRESSED | length) >>> 0, 0);
+      blocks.push(sizeField, source.subarray(start, start + length));
+    } else {
+      sizeField.writeUInt32LE(size, 0);
+      blocks.push(sizeField, Buffer.from(scratch.subarray(0, size)));
+    }
+  }
+  blocks.push(Buffer.alloc(4)); // end mark
+  return Buffer.concat(blocks);
+}
+
 /** LZ4 frame format, as Kafka's clients write it for record batches v2. Pure JS, no native build. */
 const lz4Codec = (): KafkaCodec => ({
-  compress: async (encoder) => Buffer.from(lz4.compress(encoder.buffer)),
+  compress: async (encoder) => lz4Frame(encoder.buffer),
   decompress: async (buffer) => Buffer.from(lz4.decompress(buffer)),
 });
 
+// One WASM instance for the process: kafkajs builds a codec per batch, and initialising the module
+// again while another batch compresses corrupts that batch's output.
+let zstdReady: Promise<void> | undefined;
+
 /**
  * Zstandard. fzstd decodes streaming frames without a content size (as the Java client writes
- * them); compression, which only tests and the sample producer use, goes through the zstd WASM build.
+ * them); compression, which only the dead-letter path, tests and the sample producer could use,
+ * goes through the zstd WASM build.
  */
-const zstdCodec = (): KafkaCodec => {
-  let ready: Promise<void> | undefined;
-  return {
-    compress: async (encoder) => {
-      await (ready ??= zstdWasm.init());
-      return Buffer.from(zstdWasm.compress(encoder.buffer, 3));
-    },
-    decompress: async (buffer) => Buffer.from(zstdDecompress(buffer)),
-  };
-};
+const zstdCodec = (): KafkaCodec => ({
+  compress: async (encoder) => {
+    await (zstdReady ??= zstdWasm.init());
+    return Buffer.from(zstdWasm.compress(encoder.buffer, 3));
+  },
+  decompress: async (buffer) => Buffer.from(zstdDecompress(buffer)),
+});
 
 // kafkajs is CommonJS without detectable named exports: take its values from the default export.
 const { CompressionCodecs, CompressionTypes } = kafkajs;
