@@ -3,3 +3,7 @@
  * Shared by everything that accepts a taskId from outside, so ingest and reads agree on it.
  */
 export const TASK_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export function isValidTaskId(taskId: string): boolean {
+  return TASK_ID_PATTERN.test(taskId);
+}

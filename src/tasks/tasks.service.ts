@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { StoredTask } from '../projection/stored-task.js';
 import { TaskProjection } from '../projection/task-projection.js';
 import { InvalidTaskIdError } from './invalid-task-id.error.js';
-import { isValidTaskId } from './task-id.js';
+import { isValidTaskId } from '../projection/task-id.js';
 import { TaskNotFoundError } from './task-not-found.error.js';
 
 /** Reads one task from the projection: one Redis round trip, the stored bytes untouched. */
