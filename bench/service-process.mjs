@@ -36,7 +36,9 @@ export async function startService({ runName, name, infra, topic, dlqTopic, grou
     AUTH_TOKENS: token,
     LOG_LEVEL: 'warn',
   };
-  const child = ManagedProcess.start({ name, runName, args: [join(ROOT, 'dist', 'main.js')], env });
+  // BENCH_SERVICE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.local/profiles", profiles the service.
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
+  const child = ManagedProcess.start({ name, runName, args: [...nodeArgs, join(ROOT, 'dist', 'main.js')], env });
   const client = new TaskHttpClient(`http://127.0.0.1:${port}`, token);
   try {
     await client.waitUntilAnswering({ timeoutMs: BOOT_TIMEOUT_MS, alive: () => child.running, describe: () => child.describeExit() });
