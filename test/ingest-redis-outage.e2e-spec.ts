@@ -5,7 +5,7 @@ import { createApp } from '../src/app.factory.js';
 import { AppConfig } from '../src/config/app-config.js';
 import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { CapturedLogs } from './support/captured-logs.js';
-import { DurableRedis } from './support/durable-redis.js';
+import { PrivateRedis } from './support/private-redis.js';
 import { eventually } from './support/eventually.js';
 import { testConfig } from './support/infra.js';
 import { ProjectionReader } from './support/projection-reader.js';
@@ -23,7 +23,7 @@ async function applyScriptCalls(client: Redis): Promise<number> {
 }
 
 describe('ingest while Redis goes down and comes back (a private redis-server)', () => {
-  let redis: DurableRedis;
+  let redis: PrivateRedis;
   let config: AppConfig;
   let logs: CapturedLogs;
   let app: INestApplication;
@@ -36,7 +36,7 @@ describe('ingest while Redis goes down and comes back (a private redis-server)',
   const sumOf = (offsets: Map<number, number>) => [...offsets.values()].reduce((sum, offset) => sum + Math.max(offset, 0), 0);
 
   beforeAll(async () => {
-    redis = await DurableRedis.start();
+    redis = await PrivateRedis.start({ durable: true });
     // The production retry bounds, so the resume time measured here is the one a deployment sees.
     config = testConfig('ingest-outage', { redis: { url: redis.url }, ingest: { retryInitialMs: 100, retryMaxMs: 2000 } });
     logs = new CapturedLogs();

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { DurableRedis } from '../../test/support/durable-redis.js';
+import { PrivateRedis } from '../../test/support/private-redis.js';
 import { AppConfig } from '../config/app-config.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import { ProjectionGenerations } from './projection-generations.js';
@@ -13,7 +13,7 @@ import { TaskEvent } from './task-event.js';
 // runs in production: in a redis-server, a private one started for this file.
 
 const TTL_SECONDS = 60;
-let server: DurableRedis;
+let server: PrivateRedis;
 let connection: RedisConnection;
 let generations: ProjectionGenerations;
 let projection: RedisTaskProjection;
@@ -40,7 +40,7 @@ const bodyOf = (event: TaskEvent) => event.value!.toString();
 
 beforeAll(async () => {
   Logger.overrideLogger(false);
-  server = await DurableRedis.start();
+  server = await PrivateRedis.start({ durable: true });
   // A short disconnect timeout: this client sees the server killed, and ioredis would otherwise
   // keep a 2 s timer for its dead socket after quit.
   raw = new Redis(server.url, { disconnectTimeout: 10 });

@@ -1,46 +1,74 @@
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  return address.port;
+}
+
+export interface PrivateRedisOptions {
+  /**
+   * Keep data across a crash: every write is fsynced to the append-only file before Redis answers,
+   * as with a durable production Redis. Ingest suites need that: offsets committed before an
+   * outage stay committed, so what Redis acknowledged must still be there when it comes back.
+   * Without it, a restart comes back empty.
+   */
+  durable?: boolean;
+}
 
 /**
  * A redis-server of a suite's own, on a free port, for tests that take Redis down. The shared
- * one (infra.sh) is never stopped: other suites and other people use it at the same time.
- * Only the process this helper spawned is ever signalled, by its pid.
+ * Redis (infra.sh) is never stopped: other suites use it at the same time. Only the process
+ * spawned here is ever signalled, by its pid.
  */
 export class PrivateRedis {
+  readonly url: string;
+  private readonly dir: string;
   private process: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+  private constructor(
+    readonly port: number,
+    private readonly durable: boolean,
+  ) {
+    this.url = `redis://127.0.0.1:${port}`;
+    this.dir = mkdtempSync(join(tmpdir(), 'tc-private-redis-'));
   }
 
-  /** A new server on a free port, answering PING. */
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  /** A new, empty server on a free port, answering PING. */
+  static async start(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), options.durable ?? false);
     await redis.start();
     return redis;
   }
 
-  /** Starts it again after `kill`, on the same port and empty, and waits until it answers PING. */
+  /** Starts it (again, after `kill`: same port; same data if durable) and waits until it answers PING. */
   async start(): Promise<void> {
     if (this.process) throw new Error('private redis is already running');
-    // No persistence: a restart comes back empty, and nothing is written anywhere but a temp dir.
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()];
+    const persistence = this.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', ...persistence];
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.process = child;
     const deadline = Date.now() + 10_000;
-    while (spawnSync('redis-cli', ['-p', String(this.port), 'ping'], { encoding: 'utf8' }).stdout.trim() !== 'PONG') {
+    while (!(await this.answersPing())) {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
       if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer PING within 10 s`);
-      await sleep(50);
+      await sleep(20);
     }
   }
 
-  /** Takes it down abruptly, as a crash would (SIGKILL: connections drop, nothing is flushed). */
+  /** Takes it down abruptly, as a crash would (SIGKILL). */
   async kill(): Promise<void> {
     const child = this.process;
     this.process = undefined;
@@ -50,19 +78,28 @@ export class PrivateRedis {
     await exited;
   }
 
-  /** Stops it for good at the end of a suite; safe to call when it is already down. */
+  /** Stops it for good and deletes its data; safe to call when it is already down. */
   async destroy(): Promise<void> {
     await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
   }
-}
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
+  /** One PING over a plain socket (a refused ioredis client would leave a timer behind). */
+  answersPing(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = connect(this.port, '127.0.0.1');
+      let reply = '';
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.setTimeout(1000, () => done(false));
+      socket.once('error', () => done(false));
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.on('data', (chunk: Buffer) => {
+        reply += chunk.toString();
+        if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      });
+    });
+  }
 }

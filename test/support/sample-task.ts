@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TASK_STATUSES } from '../../src/ingest/dto/task-event.dto.js';
 import { ROOT } from './infra.js';
 
 /** The Task JSON of the API page the product answers to (scripts/samples/seed-task.json). */
@@ -7,17 +8,7 @@ export const SEED_TASK: Readonly<Record<string, unknown>> = JSON.parse(
   readFileSync(join(ROOT, 'scripts', 'samples', 'seed-task.json'), 'utf8'),
 );
 
-export const TASK_STATUSES = [
-  'SCHEDULED',
-  'IN_PROGRESS',
-  'COMPLETED',
-  'COMPLETED_WITH_ERRORS',
-  'FAILED',
-  'FAILED_WITH_TERMINAL_ERROR',
-  'TIMED_OUT',
-  'CANCELED',
-  'SKIPPED',
-] as const;
+export { TASK_STATUSES };
 
 /**
  * A task shaped like the seed's (about 1.3 KB as compact JSON), with its own id and an update
