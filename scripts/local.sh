@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run local`: local Kafka and Redis, a fresh build, the service with a development token,
 # the sample tasks loaded through Kafka, and a ready curl line. Ctrl-C stops the service;
-# `npm run infra:down` stops Kafka and Redis.
+# `npm run infra:down` stops Kafka and Redis. The service's output is also kept in
+# .local/logs/service.log (tee -i: Ctrl-C must not cut the log while the service shuts down).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,7 +24,7 @@ fi
 
 TOKEN="dev-$(node -e "process.stdout.write(require('crypto').randomBytes(24).toString('hex'))")"
 mkdir -p .local/logs
-PORT="$PORT" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" node dist/main.js > >(tee -a .local/logs/service.log) 2>&1 &
+PORT="$PORT" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" node dist/main.js > >(tee -i -a .local/logs/service.log) 2>&1 &
 SERVICE_PID=$!
 trap 'kill -TERM $SERVICE_PID 2>/dev/null; wait $SERVICE_PID 2>/dev/null; echo "[local] service stopped; npm run infra:down stops Kafka and Redis"' EXIT
 trap 'exit 0' INT TERM

@@ -21,22 +21,27 @@ async function bootstrap(): Promise<void> {
   // Not app.enableShutdownHooks(): Nest re-raises the signal after closing, so the process would
   // end by SIGTERM (143). Here app.close() runs the same shutdown hooks (ingest finishes its
   // batch and commits, connections close), within a bound, and a clean stop exits 0.
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      logger.log(`${signal} received; shutting down`);
-      setTimeout(() => {
-        logger.error(`shutdown did not finish within ${config.lifecycle.shutdownTimeoutMs} ms; exiting`);
+  let shuttingDown = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    // A second signal (Ctrl-C reaches the whole process group, then a wrapper's SIGTERM) must not
+    // start a second close.
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.log(`${signal} received; shutting down`);
+    setTimeout(() => {
+      logger.error(`shutdown did not finish within ${config.lifecycle.shutdownTimeoutMs} ms; exiting`);
+      process.exit(1);
+    }, config.lifecycle.shutdownTimeoutMs).unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
         process.exit(1);
-      }, config.lifecycle.shutdownTimeoutMs).unref();
-      app.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
-          process.exit(1);
-        },
-      );
-    });
-  }
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 
   await app.listen(config.http.port);
   logger.log(`task-cache listening on port ${config.http.port}`);
