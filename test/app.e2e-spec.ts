@@ -33,9 +33,11 @@ describe('the application on real Kafka and Redis', () => {
       expect(partitions).toEqual({ [config.kafka.topic]: 4, [config.kafka.dlqTopic]: 1 });
       const { resources } = await admin.describeConfigs({
         includeSynonyms: false,
-        resources: [{ type: 2, name: config.kafka.topic, configNames: ['cleanup.policy'] }],
+        resources: [{ type: 2, name: config.kafka.topic, configNames: ['cleanup.policy', 'max.message.bytes'] }],
       });
-      expect(resources[0].configEntries[0].configValue).toBe('compact');
+      const entries = Object.fromEntries(resources[0].configEntries.map((entry) => [entry.configName, entry.configValue]));
+      // Room for a 1 MiB value with its overhead, which the broker's default would refuse.
+      expect(entries).toEqual({ 'cleanup.policy': 'compact', 'max.message.bytes': String(1024 * 1024 + 64 * 1024) });
     } finally {
       await admin.disconnect();
     }
@@ -50,9 +52,12 @@ describe('the application on real Kafka and Redis', () => {
     }
   });
 
-  it('serves HTTP', async () => {
-    const address = app.getHttpServer().address();
-    expect(typeof address === 'object' && address !== null && address.port > 0).toBe(true);
+  it('serves HTTP: a request without a token gets a JSON 401', async () => {
+    const { port } = app.getHttpServer().address();
+    const response = await fetch(`http://127.0.0.1:${port}/tasks/any`);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await response.json()).toMatchObject({ status: 401, retryable: false });
   });
 });
 
@@ -68,7 +73,7 @@ describe('the service process', () => {
 
   it('exits non-zero with one line naming a bad variable', () => {
     const result = run({ AUTH_TOKENS: 't', PORT: 'not-a-port' });
-    expect(result.status).not.toBe(0);
+    expect(result.status).toBe(78);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^task-cache: invalid configuration: PORT /);
@@ -76,7 +81,7 @@ describe('the service process', () => {
 
   it('refuses to start without a way to authenticate', () => {
     const result = run({});
-    expect(result.status).not.toBe(0);
+    expect(result.status).toBe(78);
     expect(result.stderr).toMatch(/no way to authenticate/);
   });
 });

@@ -125,11 +125,28 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
     expect(await reader.ttl(id('delete-then-write'))).toBe(-1);
   });
 
+  it('a keyless event cannot reach the compacted source topic: the broker refuses it to the producer', async () => {
+    // So "a missing key means the value's taskId" (and MISSING_KEY for a keyless tombstone, covered by
+    // the decoder's unit tests) applies only to a pre-existing topic that is not compacted.
+    await expect(kafka.send(config.kafka.topic, [{ key: null, value: sampleTaskBytes('keyless', 0) }])).rejects.toThrow();
+    await expect(kafka.send(config.kafka.topic, [{ key: null, value: null }])).rejects.toThrow();
+  });
+
   it('dead-letters each kind of invalid event with its original key, value and headers, logs each once, and keeps consuming', async () => {
-    // Some events are over 1 MiB; the source topic must accept them for them to be consumed at all.
+    // One event is over even the dead-letter topic's limit; the source topic must take it to consume it
+    // at all. AlterConfigs replaces a topic's whole config, so compaction is restated with it.
     await kafka.admin.alterConfigs({
       validateOnly: false,
-      resources: [{ type: 2, name: config.kafka.topic, configEntries: [{ name: 'max.message.bytes', value: String(4 * 1024 * 1024) }] }],
+      resources: [
+        {
+          type: 2,
+          name: config.kafka.topic,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'max.message.bytes', value: String(4 * 1024 * 1024) },
+          ],
+        },
+      ],
     });
     const task = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({ ...SEED_TASK, ...fields }));
     const withoutStatus = { ...sampleTask('dlq-no-status') };
@@ -148,12 +165,11 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
       },
       { name: 'no status', key: 'dlq-no-status', value: Buffer.from(JSON.stringify(withoutStatus)), reason: 'INVALID_FIELDS' },
       { name: 'a status outside the enum', key: 'dlq-status', value: task({ taskId: 'dlq-status', status: 'DONE' }), reason: 'INVALID_FIELDS' },
-      { name: 'a malformed taskId', key: null, value: task({ taskId: 'dlq bad/id' }), reason: 'INVALID_FIELDS' },
-      { name: 'a taskId of 129 characters', key: null, value: task({ taskId: 'd'.repeat(129) }), reason: 'INVALID_FIELDS' },
+      { name: 'a malformed taskId', key: 'dlq bad/id', value: task({ taskId: 'dlq bad/id' }), reason: 'INVALID_FIELDS' },
+      { name: 'a taskId of 129 characters', key: 'd'.repeat(129), value: task({ taskId: 'd'.repeat(129) }), reason: 'INVALID_FIELDS' },
       { name: 'a number field as a string', key: 'dlq-type', value: task({ taskId: 'dlq-type', retryCount: '1' }), reason: 'INVALID_FIELDS' },
       { name: 'an object field as an array', key: 'dlq-object', value: task({ taskId: 'dlq-object', inputData: [] }), reason: 'INVALID_FIELDS' },
       { name: 'a key that differs from the taskId', key: 'dlq-key', value: task({ taskId: 'dlq-other' }), reason: 'KEY_MISMATCH' },
-      { name: 'a tombstone without a key', key: null, value: null, reason: 'MISSING_KEY' },
       { name: 'a tombstone whose key is no taskId', key: 'dlq bad key', value: null, reason: 'INVALID_KEY' },
     ];
     const huge = randomBytes(3 * 512 * 1024); // incompressible, over the DLQ topic's 1 MB limit even gzipped

@@ -5,6 +5,13 @@ import { AppConfig } from '../config/app-config.js';
 import { KafkaClient } from './kafka-client.js';
 
 /**
+ * Room for the contract's largest value (1 MiB) with its key, headers and batch overhead; the
+ * broker's default (1,048,588 bytes) would refuse an uncompressed value at the limit. The
+ * dead-letter topic takes the same, so any event the source topic accepted fits there too.
+ */
+const MAX_MESSAGE_BYTES = String(1024 * 1024 + 64 * 1024);
+
+/**
  * Creates the service's topics when they are missing. The source topic is compacted so that the
  * latest event of every task stays in Kafka and a full replay can always rebuild the projection.
  * Broker-side auto-creation is never relied on.
@@ -57,13 +64,19 @@ export class TopicProvisioner implements OnApplicationBootstrap, OnApplicationSh
           topic,
           numPartitions: topicPartitions,
           replicationFactor,
-          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'max.message.bytes', value: MAX_MESSAGE_BYTES },
+          ],
         },
         {
           topic: dlqTopic,
           numPartitions: 1,
           replicationFactor,
-          configEntries: [{ name: 'cleanup.policy', value: 'delete' }],
+          configEntries: [
+            { name: 'cleanup.policy', value: 'delete' },
+            { name: 'max.message.bytes', value: MAX_MESSAGE_BYTES },
+          ],
         },
       ].filter((spec) => !existing.has(spec.topic));
       if (wanted.length === 0) return;
