@@ -31,7 +31,19 @@ require() {
     die "'$1' is not installed. Install it ($2), or run the stack with 'docker compose up' instead."
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# True if the pid file names a running process that is ours: a pid file left behind by a crash or a
+# reboot may name an unrelated process that reused the pid, which must be neither reused nor killed.
+alive() {
+  local file="$1" pid args
+  [ -f "$file" ] || return 1
+  pid="$(cat "$file")"
+  args="$(ps -o args= -p "$pid" 2>/dev/null)" || return 1
+  case "$(basename "$file")" in
+    kafka.pid) [[ "$args" == *"$KAFKA_HOME/server.properties"* ]] ;;
+    redis.pid) [[ "$args" == *redis-server*":$REDIS_PORT"* ]] ;;
+    *) return 1 ;;
+  esac
+}
 
 kafka_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/scripts/kafka/pom.xml"; }
 
@@ -57,12 +69,14 @@ kafka_java() { "${KAFKA_JAVA[@]}" "$@"; }
 
 start_kafka() {
   if alive "$RUN/kafka.pid"; then log "kafka already running (pid $(cat "$RUN/kafka.pid"))"; return; fi
+  rm -f "$RUN/kafka.pid"
   fetch_kafka
   sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA_DIR@#$KAFKA_DATA#g" \
     "$ROOT/scripts/kafka/server.properties.template" >"$KAFKA_HOME/server.properties"
   if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
     local cluster_id
-    cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid | tail -n 1)"
+    cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$LOGS/kafka-format.log" | tail -n 1)" || cluster_id=""
+    [ -n "$cluster_id" ] || die "the JDK could not run Kafka's StorageTool (Kafka 4 needs JDK 17+); see $LOGS/kafka-format.log"
     kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_HOME/server.properties" \
       >>"$LOGS/kafka-format.log" 2>&1 || die "formatting Kafka storage failed; see $LOGS/kafka-format.log"
   fi
@@ -75,6 +89,7 @@ start_kafka() {
 
 start_redis() {
   if alive "$RUN/redis.pid"; then log "redis already running (pid $(cat "$RUN/redis.pid"))"; return; fi
+  rm -f "$RUN/redis.pid"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DATA" \
     --appendonly yes --appendfsync everysec --save "" \
     --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOGS/redis.log" >/dev/null

@@ -1,5 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './support/infra.js';
@@ -33,6 +33,10 @@ describe('scripts/infra.sh', () => {
     symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
     const env = { ...process.env, TC_KAFKA_PORT: '29192', TC_KAFKA_CONTROLLER_PORT: '29193', TC_REDIS_PORT: '29179' };
     const script = join(root, 'scripts', 'infra.sh');
+    // A stale pid file naming an unrelated live process (as after a reboot): neither reused nor killed.
+    const bystander = spawn('sleep', ['120'], { stdio: 'ignore' });
+    mkdirSync(join(root, '.local', 'run'), { recursive: true });
+    writeFileSync(join(root, '.local', 'run', 'kafka.pid'), `${bystander.pid}\n`);
     try {
       const up = spawnSync('bash', [script, 'up'], { env, encoding: 'utf8', timeout: 120_000 });
       expect(up.stderr).toContain('ready in');
@@ -45,7 +49,10 @@ describe('scripts/infra.sh', () => {
       expect(pids.filter((p) => isAlive(p))).toEqual([]);
       expect(existsSync(join(root, '.local', 'infra.env'))).toBe(false);
       expect(spawnSync('bash', [script, 'status'], { env, encoding: 'utf8' }).stdout).toBe('kafka: stopped\nredis: stopped\n');
+      expect(pids).not.toContain(bystander.pid);
+      expect(isAlive(bystander.pid!)).toBe(true);
     } finally {
+      bystander.kill();
       spawnSync('bash', [script, 'down'], { env });
       rmSync(root, { recursive: true, force: true });
     }
