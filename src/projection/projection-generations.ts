@@ -50,12 +50,21 @@ export class ProjectionGenerations implements OnModuleInit, OnApplicationShutdow
 
   async refresh(): Promise<void> {
     const client = this.redis.client;
-    // The first instance to start sets generation 1; later ones keep what is there.
-    await client.hsetnx(this.keys.generationPointer, 'current', '1');
-    const [current, building] = await client.hmget(this.keys.generationPointer, 'current', 'building');
-    const next = Number(current);
+    let [current, building] = await client.hmget(this.keys.generationPointer, 'current', 'building');
+    if (current === null) {
+      // The first instance to start sets generation 1; later ones keep what is there.
+      await client.hsetnx(this.keys.generationPointer, 'current', '1');
+      [current, building] = await client.hmget(this.keys.generationPointer, 'current', 'building');
+    }
+    const next = generationOf(current);
+    // A pointer that is not a generation must not send reads and writes to made-up keys.
+    if (next === undefined) throw new Error(`generation pointer ${this.keys.generationPointer} holds no generation: current=${current}`);
     if (this.current !== undefined && next !== this.current) this.logger.log(`serving generation ${next} (was ${this.current})`);
     this.current = next;
-    this.building = building ? Number(building) : undefined;
+    this.building = generationOf(building);
   }
+}
+
+function generationOf(value: string | null): number | undefined {
+  return value !== null && /^[1-9][0-9]{0,8}$/.test(value) ? Number(value) : undefined;
 }
