@@ -78,7 +78,7 @@ describe('ingest while Redis goes down and comes back (a private redis-server)',
       const end = await kafka.endOffsets(config.kafka.topic);
       expect(committedLate).toEqual(committedEarly);
       expect(sumOf(end)).toBeGreaterThan(sumOf(committedLate));
-      expect(logs.matching(/^projection unreachable; holding .* uncommitted, retrying in \d+ ms/).length).toBeGreaterThan(0);
+      expect(logs.matching(/^projection failing \(unreachable or refusing\); holding .* uncommitted, retrying in \d+ ms/).length).toBeGreaterThan(0);
 
       // Redis comes back: measure how long until the first batch is applied again.
       await redis.start();

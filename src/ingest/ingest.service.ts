@@ -86,7 +86,7 @@ export class IngestService {
         if (Date.now() - loggedAt >= FAILURE_LOG_INTERVAL_MS) {
           loggedAt = Date.now();
           this.logger.warn(
-            `${target} unreachable; holding ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} uncommitted, retrying in ${delayMs} ms: ${(error as Error).message}`,
+            `${target} failing (unreachable or refusing); holding ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} uncommitted, retrying in ${delayMs} ms: ${(error as Error).message}`,
           );
         }
         await this.wait(delayMs, payload);
@@ -112,7 +112,7 @@ export class IngestService {
   private leaveUncommitted(target: string, payload: EachBatchPayload): false {
     const { topic, partition } = payload.batch;
     this.logger.warn(
-      `stopping while the ${target} is unreachable: ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} stays uncommitted and will be consumed again`,
+      `stopping while the ${target} is failing: ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} stays uncommitted and will be consumed again`,
     );
     return false;
   }
