@@ -7,6 +7,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+command -v curl >/dev/null 2>&1 || { echo "[local] 'curl' is not installed; it is needed to wait for the service and to read a task" >&2; exit 1; }
+
 PORT="${PORT:-3000}"
 TOPIC="${KAFKA_TOPIC:-task-updates}"
 SEED_TASK_ID="$(node -e "process.stdout.write(JSON.parse(require('fs').readFileSync('scripts/samples/seed-task.json','utf8')).taskId)")"

@@ -66,6 +66,14 @@ describe('TokenVerifier with JWTs', () => {
     await expect(new TokenVerifier(config(auth)).verify(token)).resolves.toBeUndefined();
   });
 
+  it('refuses a token for a key that is no longer configured, and accepts any subject without keys', async () => {
+    const token = await new TokenIssuer(config(auth)).issue('key-1', 'key-secret');
+    const keyRemoved = { ...auth, keys: new Map([['key-2', 'other-secret']]) };
+    expect(await rejection(new TokenVerifier(config(keyRemoved)).verify(token))).toBe('TOKEN_INVALID');
+    const secretOnly = { ...auth, tokens: ['static'], keys: new Map<string, string>() };
+    await expect(new TokenVerifier(config(secretOnly)).verify(token)).resolves.toBeUndefined();
+  });
+
   it('refuses an expired token as expired', async () => {
     const verifier = new TokenVerifier(config(auth));
     expect(await rejection(verifier.verify(await jwt({ exp: now() - 5 })))).toBe('TOKEN_EXPIRED');

@@ -26,12 +26,15 @@ const VERIFIED_JWT_CACHE_SIZE = 10_000;
 export class TokenVerifier {
   private readonly staticDigests: readonly Buffer[];
   private readonly jwtKey: KeyObject | undefined;
+  /** The keyIds a JWT's subject must be one of; empty when no keys are configured. */
+  private readonly keyIds: ReadonlySet<string>;
   /** Verified JWT -> its expiry in epoch milliseconds. */
   private readonly verifiedJwts = new Map<string, number>();
 
   constructor(config: AppConfig) {
     this.staticDigests = config.auth.tokens.map(secretDigest);
     this.jwtKey = config.auth.jwtSecret ? jwtKey(config.auth.jwtSecret) : undefined;
+    this.keyIds = new Set(config.auth.keys.keys());
     // loadConfig refuses this already; any other way of building the config is held to it here.
     if (this.staticDigests.length === 0 && !this.jwtKey) {
       throw new ConfigError('invalid configuration: no way to authenticate; no static token and no JWT secret');
@@ -72,8 +75,11 @@ export class TokenVerifier {
         issuer: JWT_ISSUER,
         requiredClaims: ['exp'],
       });
+      // A token issued for a key that has since been removed from AUTH_KEYS stops working.
+      if (this.keyIds.size > 0 && !this.keyIds.has(payload.sub ?? '')) throw new UnauthenticatedError('TOKEN_INVALID');
       return payload.exp! * 1000;
     } catch (error) {
+      if (error instanceof UnauthenticatedError) throw error;
       throw new UnauthenticatedError(error instanceof errors.JWTExpired ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID');
     }
   }
