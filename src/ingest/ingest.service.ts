@@ -3,7 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { EachBatchPayload } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
 import type { TaskEvent } from '../projection/task-event.js';
-import { TaskProjection } from '../projection/task-projection.js';
+import { ApplyResult, TaskProjection } from '../projection/task-projection.js';
 import { DeadLetter } from './dead-letter.js';
 import { DeadLetterPublisher } from './dead-letter-publisher.js';
 import { InvalidTaskEventError } from './invalid-task-event.error.js';
@@ -51,11 +51,18 @@ export class IngestService {
     }
     await payload.heartbeat();
 
-    if (events.length > 0 && !(await this.untilDone('projection', payload, () => this.projection.applyBatch(events)))) return;
+    let applied: ApplyResult = { applied: 0, stale: 0 };
+    const apply = async () => {
+      applied = await this.projection.applyBatch(events);
+    };
+    if (events.length > 0 && !(await this.untilDone('projection', payload, apply))) return;
     if (letters.length > 0 && !(await this.untilDone('dead-letter topic', payload, () => this.deadLetters.publish(letters)))) return;
 
     payload.resolveOffset(batch.lastOffset());
     await payload.heartbeat();
+    this.logger.debug(
+      `${batch.topic} partition ${batch.partition} to offset ${batch.lastOffset()}: ${events.length} valid (${applied.applied} applied, ${applied.stale} stale or superseded), ${letters.length} dead-lettered`,
+    );
   }
 
   /** Ends the waits between retries at once. A batch that was waiting stays uncommitted. */
