@@ -13,8 +13,8 @@
 //    returns the event (p50/p99); then every task must serve its last update.
 // BENCH_SMOKE=1: tiny sizes; asserts correctness only.
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { SMOKE, ingestSettings, runNames } from './bench-settings.mjs';
+import { openBenchStack } from './bench-stack.mjs';
 import { commandLine, log as logFor, runBenchmark } from './benchmark-entry.mjs';
 import { onCleanup } from './cleanup-stack.mjs';
 import { CorrectnessFailure, assertCorrect } from './correctness-failure.mjs';
@@ -22,16 +22,15 @@ import { startFloorConsumer } from './floor-processes.mjs';
 import { measureFreshness } from './freshness.mjs';
 import { goalsMarkdown, judgeGoals } from './goals-table.mjs';
 import { committedRate, describeProgress, watchGroupUntilCaughtUp } from './group-progress.mjs';
-import { bringUpInfrastructure } from './infrastructure.mjs';
 import { machineInfo } from './machine-info.mjs';
 import { deleteKeysWithPrefix } from './redis-prefix.mjs';
 import { projectionMemory } from './redis-memory.mjs';
 import { writeResults } from './results-writer.mjs';
 import { seedShapedTaskBytes } from './seed-shaped-task.mjs';
-import { buildService, startService } from './service-process.mjs';
+import { startService } from './service-process.mjs';
 import { median, ratio, round } from './statistics.mjs';
 import { waitUntilReadable } from './task-readability.mjs';
-import { benchKafka, createTaskTopics, deleteGroups, deleteTopics, eventsInTopic, produceMessages, taskProducer } from './task-topic.mjs';
+import { createTaskTopics, deleteGroups, deleteTopics, eventsInTopic, produceMessages, taskProducer } from './task-topic.mjs';
 
 const log = (message) => logFor('ingest', message);
 const settings = ingestSettings();
@@ -43,15 +42,7 @@ async function main() {
   const startedAt = new Date();
   const totalEvents = settings.tasks * settings.updatesPerTask;
   log(`${SMOKE ? 'SMOKE run' : 'full run'} ${names.name}: ${settings.tasks} tasks × ${settings.updatesPerTask} updates = ${totalEvents} events, ${settings.rounds} round(s) per side`);
-  const infra = bringUpInfrastructure();
-  buildService();
-
-  const redis = new Redis(infra.redisUrl, { maxRetriesPerRequest: 2, connectionName: names.name });
-  onCleanup('disconnect from redis', () => redis.quit());
-  const kafka = benchKafka(infra.kafkaBrokers, names.name);
-  const admin = kafka.admin();
-  await admin.connect();
-  onCleanup('disconnect the kafka admin', () => admin.disconnect());
+  const { infra, redis, kafka, admin } = await openBenchStack(names);
 
   const groups = [];
   const keyPrefixes = [];

@@ -9,25 +9,24 @@
 // 4. redis-benchmark GET of the same bytes on the same Redis, 50 clients: the store's ceiling.
 // BENCH_SMOKE=1: tiny sizes and one-second rounds; asserts correctness only.
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { SMOKE, readSettings, runNames } from './bench-settings.mjs';
+import { openBenchStack } from './bench-stack.mjs';
 import { commandLine, log as logFor, runBenchmark } from './benchmark-entry.mjs';
 import { onCleanup } from './cleanup-stack.mjs';
 import { CorrectnessFailure } from './correctness-failure.mjs';
 import { startFloorReadServer } from './floor-processes.mjs';
 import { goalsMarkdown, judgeGoals } from './goals-table.mjs';
 import { runHttpLoad } from './http-load.mjs';
-import { bringUpInfrastructure } from './infrastructure.mjs';
 import { machineInfo } from './machine-info.mjs';
 import { checkBothSidesServeTheSameBytes, loadRunProblems } from './read-correctness.mjs';
 import { redisBenchmarkGet } from './redis-ceiling.mjs';
 import { deleteKeysWithPrefix } from './redis-prefix.mjs';
 import { writeResults } from './results-writer.mjs';
 import { seedShapedTaskBytes } from './seed-shaped-task.mjs';
-import { buildService, startService } from './service-process.mjs';
+import { startService } from './service-process.mjs';
 import { median, ratio, round } from './statistics.mjs';
 import { waitUntilReadable } from './task-readability.mjs';
-import { benchKafka, createTaskTopics, deleteGroups, deleteTopics, produceMessages, taskProducer } from './task-topic.mjs';
+import { createTaskTopics, deleteGroups, deleteTopics, produceMessages, taskProducer } from './task-topic.mjs';
 
 const log = (message) => logFor('read', message);
 const settings = readSettings();
@@ -38,15 +37,7 @@ const SIDES = ['service', 'floor'];
 async function main() {
   const startedAt = new Date();
   log(`${SMOKE ? 'SMOKE run' : 'full run'} ${names.name}: ${settings.tasks} tasks, ${settings.rounds} rounds × ${settings.roundSeconds} s per side and mode`);
-  const infra = bringUpInfrastructure();
-  buildService();
-
-  const redis = new Redis(infra.redisUrl, { maxRetriesPerRequest: 2, connectionName: names.name });
-  onCleanup('disconnect from redis', () => redis.quit());
-  const kafka = benchKafka(infra.kafkaBrokers, names.name);
-  const admin = kafka.admin();
-  await admin.connect();
-  onCleanup('disconnect the kafka admin', () => admin.disconnect());
+  const { infra, redis, kafka, admin } = await openBenchStack(names);
 
   const serviceGroup = names.groupId('service');
   const serviceKeys = names.keyPrefix('service');
