@@ -1,4 +1,5 @@
-// Exits 0 when the broker at argv[2] answers a metadata request, 1 otherwise.
+// Exits 0 when the broker at argv[2] answers a metadata request and its group coordinator serves
+// requests (a fresh broker takes a moment to create and load __consumer_offsets), 1 otherwise.
 // scripts/infra.sh calls it in a bounded loop to wait for Kafka without fixed sleeps.
 import kafkajs from 'kafkajs';
 
@@ -18,7 +19,11 @@ const admin = kafka.admin();
 admin
   .connect()
   .then(() => admin.describeCluster())
-  .then((cluster) => (cluster.brokers.length > 0 ? 0 : 1))
+  .then(async (cluster) => {
+    if (cluster.brokers.length === 0) return 1;
+    const { groups } = await admin.describeGroups(['task-cache-readiness-probe']);
+    return groups.length === 1 && groups[0].errorCode === 0 ? 0 : 1;
+  })
   .catch(() => 1)
   .then(async (code) => {
     await admin.disconnect().catch(() => undefined);

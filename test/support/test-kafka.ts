@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 import type { Admin, CompressionTypes, Kafka, IHeaders, KafkaMessage, Message, Producer, RecordMetadata } from 'kafkajs';
 import { registerCompressionCodecs } from '../../src/kafka/compression-codecs.js';
@@ -48,8 +49,16 @@ export class TestKafka {
 
   /** The group's committed offsets (next to read) per partition; -1 where it has committed nothing. */
   async committedOffsets(groupId: string, topic: string): Promise<Map<number, number>> {
-    const [entry] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
-    return new Map(entry.partitions.map(({ partition, offset }) => [partition, Number(offset)]));
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const [entry] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+        return new Map(entry.partitions.map(({ partition, offset }) => [partition, Number(offset)]));
+      } catch (error) {
+        // A coordinator that is loading or moving answers with a retriable error; ask again.
+        if (!(error as { retriable?: boolean }).retriable || attempt >= 20) throw error;
+        await sleep(100 * attempt);
+      }
+    }
   }
 
   /** Reads the topic from the beginning until `count` messages have arrived, with a throwaway group. */
