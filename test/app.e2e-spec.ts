@@ -6,7 +6,7 @@ import kafkajs from 'kafkajs';
 import { createApp } from '../src/app.factory.js';
 import { AppConfig } from '../src/config/app-config.js';
 import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
-import { ROOT, testConfig } from './support/infra.js';
+import { ROOT, TEST_TOKEN, testConfig } from './support/infra.js';
 
 describe('the application on real Kafka and Redis', () => {
   let config: AppConfig;
@@ -58,6 +58,24 @@ describe('the application on real Kafka and Redis', () => {
     expect(response.status).toBe(401);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     expect(await response.json()).toMatchObject({ status: 401, retryable: false });
+  });
+});
+
+describe('the application while Kafka is unreachable', () => {
+  it('serves reads from Redis, and closes cleanly while its topic check is still retrying', async () => {
+    const config = testConfig('no-kafka', { kafka: { brokers: ['127.0.0.1:1'] } });
+    const app = await createApp(config);
+    try {
+      await app.listen(0);
+      const { port } = app.getHttpServer().address();
+      const response = await fetch(`http://127.0.0.1:${port}/tasks/never-produced`, { headers: { 'X-Authorization': TEST_TOKEN } });
+      expect(response.status).toBe(404);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    } finally {
+      const closing = Date.now();
+      await app.close();
+      expect(Date.now() - closing).toBeLessThan(10_000);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { ITopicConfig } from 'kafkajs';
+import type { Admin, ITopicConfig } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
 import { KafkaClient } from './kafka-client.js';
 
@@ -25,6 +25,8 @@ export class TopicProvisioner implements OnApplicationBootstrap, OnApplicationSh
   private readonly stopping = new AbortController();
   /** Settles once the topics exist; rejects only if the service shuts down first. */
   ready: Promise<void> = Promise.resolve();
+  /** The admin client of the check under way, so a shutdown can end its connection retries. */
+  private admin: Admin | undefined;
 
   constructor(
     private readonly client: KafkaClient,
@@ -36,8 +38,9 @@ export class TopicProvisioner implements OnApplicationBootstrap, OnApplicationSh
     this.ready.catch(() => undefined);
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     this.stopping.abort();
+    await this.admin?.disconnect().catch(() => undefined);
   }
 
   private async provisionWithRetry(): Promise<void> {
@@ -56,6 +59,7 @@ export class TopicProvisioner implements OnApplicationBootstrap, OnApplicationSh
   async ensureTopics(): Promise<void> {
     const { topic, dlqTopic, topicPartitions, replicationFactor } = this.config.kafka;
     const admin = this.client.kafka.admin();
+    this.admin = admin;
     await admin.connect();
     try {
       const existing = new Set(await admin.listTopics());
@@ -83,6 +87,7 @@ export class TopicProvisioner implements OnApplicationBootstrap, OnApplicationSh
       await admin.createTopics({ topics: wanted, waitForLeaders: true });
       this.logger.log(`created topics: ${wanted.map((spec) => `${spec.topic} (${spec.numPartitions} partitions)`).join(', ')}`);
     } finally {
+      this.admin = undefined;
       await admin.disconnect();
     }
   }
