@@ -157,21 +157,26 @@ async function main() {
   log(`results written to ${written.json} and ${written.summary}`);
 }
 
-async function floorRound(r, infra, admin, groups) {
-  const groupId = names.groupId(`floor-${r}`);
-  groups.push(groupId);
-  const startedAt = performance.now();
-  const floor = startFloorConsumer({ runName: names.name, name: `floor-consumer-${r}`, kafkaBrokersText: infra.kafkaBrokersText, topic: names.topic, groupId });
-  onCleanup(`stop floor consumer ${r}`, () => floor.stop());
-  const progress = await watchGroupUntilCaughtUp({
+/** Follows a round's group through its committed offsets until it has committed the whole topic. */
+function watchRound(admin, groupId, startedAt, alive) {
+  return watchGroupUntilCaughtUp({
     admin,
     groupId,
     topic: names.topic,
     intervalMs: settings.offsetPollMs,
     timeoutMs: settings.roundTimeoutSeconds * 1000,
     startedAt,
-    alive: () => floor.running,
+    alive,
   });
+}
+
+async function floorRound(r, infra, admin, groups) {
+  const groupId = names.groupId(`floor-${r}`);
+  groups.push(groupId);
+  const startedAt = performance.now();
+  const floor = startFloorConsumer({ runName: names.name, name: `floor-consumer-${r}`, kafkaBrokersText: infra.kafkaBrokersText, topic: names.topic, groupId });
+  onCleanup(`stop floor consumer ${r}`, () => floor.stop());
+  const progress = await watchRound(admin, groupId, startedAt, () => floor.running);
   await floor.stop();
   if (!progress.caughtUp) {
     throw new Error(`the floor consumer did not commit the topic within ${settings.roundTimeoutSeconds} s (${describeProgress(progress)}; ${floor.running ? 'running' : floor.describeExit()})\n${floor.logTail()}`);
@@ -199,15 +204,7 @@ async function serviceRound(r, { infra, admin, redis, groups, keyPrefixes, lastB
     partitions: settings.partitions,
   });
   onCleanup(`stop service ${r}`, () => service.child.stop());
-  const progress = await watchGroupUntilCaughtUp({
-    admin,
-    groupId,
-    topic: names.topic,
-    intervalMs: settings.offsetPollMs,
-    timeoutMs: settings.roundTimeoutSeconds * 1000,
-    startedAt,
-    alive: () => service.child.running,
-  });
+  const progress = await watchRound(admin, groupId, startedAt, () => service.child.running);
   if (!progress.caughtUp) {
     const state = service.child.running ? 'still running' : service.child.describeExit();
     throw new CorrectnessFailure(
