@@ -87,11 +87,16 @@ export class CompiledDtoValidator<T extends object> {
   }
 
   /**
-   * class-validator's own verdict, with its messages. Adopts `value` as an instance of the DTO
-   * (class-validator finds the rules through the prototype) instead of copying it.
+   * class-validator's own verdict, with its messages, on an instance of the DTO holding only the
+   * properties it has rules for. Nothing else could change the verdict, and a field named like an
+   * `Object.prototype` member (`constructor`, `__proto__`) must not reach class-validator, which
+   * reads `object.constructor` to find the rules.
    */
   explain(value: Record<string, unknown>): ValidationError[] {
-    Object.setPrototypeOf(value, this.target.prototype);
-    return validator.validateSync(value, OPTIONS);
+    const instance = Object.create(this.target.prototype) as Record<string, unknown>;
+    for (const { property } of this.rules) {
+      if (Object.hasOwn(value, property)) instance[property] = value[property];
+    }
+    return validator.validateSync(instance, OPTIONS);
   }
 }

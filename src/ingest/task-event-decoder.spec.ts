@@ -213,4 +213,47 @@ describe('TaskEventDecoder', () => {
       expect(rejection(Buffer.from([0x74, 0xff]), task({ taskId: 't' })).code).toBe('KEY_MISMATCH');
     });
   });
+
+  describe('duplicate JSON keys', () => {
+    it('validation sees the last value of a repeated key, and the bytes keep every occurrence', () => {
+      const bytes = Buffer.from('{"taskId":"task-1","taskType":"t","status":"BOGUS","status":"COMPLETED"}');
+      expect(decoder.decode(message('task-1', bytes), 0).value!.equals(bytes)).toBe(true);
+      expect(rejection('task-1', '{"taskId":"task-1","taskType":"t","status":"COMPLETED","status":"BOGUS"}').code).toBe('INVALID_FIELDS');
+    });
+
+    it('a repeated taskId is checked against the key by its last value', () => {
+      expect(rejection('task-1', '{"taskId":"task-1","taskId":"task-2","taskType":"t","status":"COMPLETED"}').code).toBe('KEY_MISMATCH');
+    });
+  });
+
+  describe('fields named like Object.prototype members', () => {
+    const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', 'propertyIsEnumerable'];
+    const shapes: [string, string][] = [
+      ['null', 'null'],
+      ['a number', '1'],
+      ['a string', '"x"'],
+      ['an object', '{"taskId":"other","prototype":null}'],
+    ];
+
+    for (const name of names) {
+      for (const [shape, json] of shapes) {
+        it(`${name} as ${shape}: a valid event is accepted with its bytes unchanged`, () => {
+          const bytes = Buffer.from(`{"taskId":"task-1","taskType":"t","status":"COMPLETED","${name}":${json}}`);
+          expect(decoder.decode(message('task-1', bytes), 0).value!.equals(bytes)).toBe(true);
+        });
+
+        it(`${name} as ${shape}: an invalid event is rejected as INVALID_FIELDS, naming the broken rule`, () => {
+          const error = rejection('task-1', `{"taskId":"task-1","taskType":"t","status":"BOGUS","${name}":${json}}`);
+          expect(error.code).toBe('INVALID_FIELDS');
+          expect(error.message).toMatch(/status must be one of/);
+        });
+      }
+    }
+
+    it('a __proto__ field cannot supply a required field it does not hold itself', () => {
+      const error = rejection('task-1', '{"__proto__":{"taskId":"task-1","taskType":"t","status":"COMPLETED"}}');
+      expect(error.code).toBe('INVALID_FIELDS');
+      expect(error.message).toMatch(/taskId/);
+    });
+  });
 });
