@@ -126,6 +126,28 @@ describe('IngestService', () => {
     expect(batch.resolved).toEqual(['104']);
   });
 
+  it('dead-letters an event the decoder fails on unexpectedly, as UNDECODABLE, and moves on', async () => {
+    class FailingDecoder extends TaskEventDecoder {
+      override decode(message: KafkaMessage, partition: number): TaskEvent {
+        if (message.offset === '101') throw new TypeError("Cannot read properties of null (reading 'prototype')");
+        return super.decode(message, partition);
+      }
+    }
+    const config = { ingest: { retryInitialMs: 5, retryMaxMs: 20 } } as AppConfig;
+    service = new IngestService(new FailingDecoder(), projection, deadLetters, config);
+    const fake = payload([
+      ['t1', valid('t1', 1)],
+      ['t2', valid('t2', 1)],
+      ['t3', valid('t3', 1)],
+    ]);
+    await service.handleBatch(fake);
+    expect(projection.calls.map((events) => events.map((event) => event.taskId))).toEqual([['t1', 't3']]);
+    expect(deadLetters.calls[0].map((letter) => [letter.message.offset, letter.reason])).toEqual([
+      ['101', "UNDECODABLE: decoding failed unexpectedly (TypeError: Cannot read properties of null (reading 'prototype'))"],
+    ]);
+    expect(fake.resolved).toEqual(['102']);
+  });
+
   it('does not call the projection for a batch with only invalid events', async () => {
     const batch = payload([['x', '[]']]);
     await service.handleBatch(batch);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
-import type { EachBatchPayload } from 'kafkajs';
+import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
 import type { TaskEvent } from '../projection/task-event.js';
 import { ApplyResult, TaskProjection } from '../projection/task-projection.js';
@@ -45,8 +45,7 @@ export class IngestService {
       try {
         events.push(this.decoder.decode(message, batch.partition));
       } catch (error) {
-        if (!(error instanceof InvalidTaskEventError)) throw error;
-        letters.push({ topic: batch.topic, partition: batch.partition, message, reason: error.message });
+        letters.push({ topic: batch.topic, partition: batch.partition, message, reason: this.rejectionOf(error, batch, message) });
       }
     }
     await payload.heartbeat();
@@ -63,6 +62,22 @@ export class IngestService {
     this.logger.debug(
       `${batch.topic} partition ${batch.partition} to offset ${batch.lastOffset()}: ${events.length} valid (${applied.applied} applied, ${applied.stale} stale or superseded), ${letters.length} dead-lettered`,
     );
+  }
+
+  /**
+   * Why the event is dead-lettered. Decoding depends on the event's bytes alone, so whatever it
+   * throws would be thrown again on every redelivery: an error other than `InvalidTaskEventError`
+   * is a defect of the decoder, logged with its stack, and still dead-letters the one event
+   * rather than stalling its partition or crashing the consumer.
+   */
+  private rejectionOf(error: unknown, batch: Batch, message: KafkaMessage): string {
+    if (error instanceof InvalidTaskEventError) return error.message;
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    this.logger.error(
+      `decoding ${batch.topic} partition ${batch.partition} offset ${message.offset} failed unexpectedly; dead-lettering it: ${detail}`,
+      error instanceof Error ? error.stack : undefined,
+    );
+    return new InvalidTaskEventError('UNDECODABLE', `decoding failed unexpectedly (${detail.slice(0, 200)})`).message;
   }
 
   /** Ends the waits between retries at once. A batch that was waiting stays uncommitted. */

@@ -8,7 +8,9 @@ export type InvalidTaskEventCode =
   | 'INVALID_FIELDS'
   | 'KEY_MISMATCH'
   | 'MISSING_KEY'
-  | 'INVALID_KEY';
+  | 'INVALID_KEY'
+  /** The decoder itself failed on this event: a defect, logged with its stack. */
+  | 'UNDECODABLE';
 
 /**
  * An event that breaks the event contract. Not retryable: the same bytes fail the same way, so the
