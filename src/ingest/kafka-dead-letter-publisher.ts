@@ -8,12 +8,27 @@ import { DeadLetterPublisher } from './dead-letter-publisher.js';
 
 const { CompressionTypes, Partitioners } = kafkajs;
 
-const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+/** Broker answers that refuse a record for what it is, so sending it again unchanged cannot help. */
+const REFUSED_BY_BROKER = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
+/** Errors thrown while kafkajs encodes a record: about the record itself, never about the broker. */
+const REFUSED_BY_ENCODER = new Set(['TypeError', 'RangeError']);
+
+/** What a dead letter still carries, from whole down to the least that says where the event is. */
+type Rung = 'whole' | 'without value' | 'without value and headers';
+const RUNGS: readonly Rung[] = ['whole', 'without value', 'without value and headers'];
 
 /**
  * `DeadLetterPublisher` on Kafka: dead letters go to `KAFKA_DLQ_TOPIC`, keyed as the source
  * event was. Delivery is at least once, like everything else in ingest: a publish that fails
  * part-way is repeated whole.
+ *
+ * A dead letter always ends somewhere. One the topic refuses for what it is (too large, or bytes
+ * kafkajs cannot encode) is sent again with less: first without its value, then also without its
+ * original headers, each omission named in an `x-dlq-*` header; the original stays readable in the
+ * source topic at the offset the headers give. If even the key and the `x-dlq-*` headers are
+ * refused, the letter is logged at error with its coordinates and counted, and ingest moves on.
+ * Only a failure that is not about the record (the topic unreachable, a timeout, no permission)
+ * rejects, so that ingest holds the partition and retries.
  */
 @Injectable()
 export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnApplicationShutdown {
@@ -21,6 +36,7 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
   private readonly producer: Producer;
   private readonly topic: string;
   private connected: Promise<void> | undefined;
+  private undeliverableCount = 0;
 
   constructor(client: KafkaClient, config: AppConfig) {
     super();
@@ -33,26 +49,25 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
     });
   }
 
+  /** Dead letters the topic refused even without value and headers, since the service started. */
+  get undeliverable(): number {
+    return this.undeliverableCount;
+  }
+
   async publish(letters: readonly DeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
     await this.connect();
-    const omitted = new Set<DeadLetter>();
+    let sent: Map<DeadLetter, Rung | undefined>;
     try {
-      // Compressed: a dead letter can be as large as the source topic allows (values over the
-      // 1 MiB limit are dead letters themselves), and the DLQ takes 1 MiB + 64 KiB per message.
-      await this.producer.send({ topic: this.topic, compression: CompressionTypes.GZIP, messages: letters.map(toMessage) });
+      await this.send(letters.map((letter) => toDeadLetterMessage(letter, 'whole')));
+      sent = new Map(letters.map((letter) => [letter, 'whole']));
     } catch (error) {
-      if (!isTooLarge(error)) throw error;
-      for (const letter of letters) {
-        if (!(await this.sendAlone(letter))) omitted.add(letter);
-      }
+      if (!isRefusedRecord(error)) throw error;
+      // One of them (or all of them together) is refused: find out which, one by one.
+      sent = new Map();
+      for (const letter of letters) sent.set(letter, await this.sendAlone(letter));
     }
-    for (const letter of letters) {
-      const note = omitted.has(letter) ? ` (value of ${letter.message.value?.length} bytes omitted: too large for ${this.topic})` : '';
-      this.logger.warn(
-        `dead-lettered ${letter.topic} partition ${letter.partition} offset ${letter.message.offset}: ${letter.reason}${note}`,
-      );
-    }
+    for (const [letter, rung] of sent) this.report(letter, rung);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -67,41 +82,116 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
     return this.connected;
   }
 
-  /**
-   * Sends one dead letter; returns false if it had to go without its value. A dead letter the DLQ
-   * refuses even compressed keeps its key, headers and source coordinates but not its value, and
-   * says so in `x-dlq-value-omitted`: stalling the partition forever would be worse, and the
-   * original stays readable in the source topic at the offset the headers give.
-   */
-  private async sendAlone(letter: DeadLetter): Promise<boolean> {
-    const message = toMessage(letter);
-    try {
-      await this.producer.send({ topic: this.topic, compression: CompressionTypes.GZIP, messages: [message] });
-      return true;
-    } catch (error) {
-      if (!isTooLarge(error)) throw error;
-      const headers = { ...message.headers, 'x-dlq-value-omitted': `${letter.message.value?.length ?? 0} bytes` };
-      await this.producer.send({ topic: this.topic, messages: [{ key: message.key, value: null, headers }] });
-      return false;
+  private async send(messages: Message[]): Promise<void> {
+    // Compressed: a dead letter can be as large as the source topic allows (values over the 1 MiB
+    // limit are dead letters themselves), and the DLQ takes 1 MiB + 64 KiB per message.
+    await this.producer.send({ topic: this.topic, compression: CompressionTypes.GZIP, messages });
+  }
+
+  /** Sends one letter with as much as the topic takes; undefined if it takes none of it. */
+  private async sendAlone(letter: DeadLetter): Promise<Rung | undefined> {
+    let refusal: unknown;
+    for (const rung of RUNGS) {
+      if (rung === 'without value' && letter.message.value === null) continue;
+      try {
+        await this.send([toDeadLetterMessage(letter, rung)]);
+        return rung;
+      } catch (error) {
+        if (!isRefusedRecord(error)) throw error;
+        refusal = error;
+      }
     }
+    this.undeliverableCount += 1;
+    this.logger.error(
+      `dead letter refused by ${this.topic} even without value and headers, skipped (${this.undeliverableCount} so far): ` +
+        `${where(letter)}: ${letter.reason}; the event stays in the source topic; ${describe(refusal)}`,
+    );
+    return undefined;
+  }
+
+  private report(letter: DeadLetter, rung: Rung | undefined): void {
+    if (rung === undefined) return;
+    const note = rung === 'whole' ? '' : ` (sent ${rung}: too large or unencodable for ${this.topic})`;
+    this.logger.warn(`dead-lettered ${where(letter)}: ${letter.reason}${note}`);
   }
 }
 
-function toMessage(letter: DeadLetter): Message {
-  const { key, value, headers } = letter.message;
-  const dlqHeaders: IHeaders = {
-    ...headers,
+/**
+ * The dead letter of `letter` as a record kafkajs can always encode, carrying as much as `rung`
+ * says: the original key, value and headers plus the `x-dlq-*` headers.
+ *
+ * Consumed headers come as kafkajs decodes them, which is not what it encodes: a header sent with
+ * no value (librdkafka and the Java client allow it) is null, and kafkajs throws on a null value;
+ * a header named like an `Object.prototype` member (`constructor`, `__proto__`, `toString`) is
+ * turned into an array holding that member before the value. So only Buffer and string values are
+ * forwarded; null ones go as empty values, named in `x-dlq-null-headers`.
+ */
+export function toDeadLetterMessage(letter: DeadLetter, rung: Rung): Message {
+  const { key, value, headers, offset } = letter.message;
+  const dlq: Record<string, string> = {
     'x-dlq-reason': letter.reason,
     'x-dlq-source-topic': letter.topic,
     'x-dlq-source-partition': String(letter.partition),
-    'x-dlq-source-offset': letter.message.offset,
+    'x-dlq-source-offset': String(offset),
   };
-  return { key, value, headers: dlqHeaders };
+  if (rung !== 'whole') dlq['x-dlq-value-omitted'] = `${value?.length ?? 0} bytes`;
+  const forwarded = forwardableHeaders(headers);
+  if (rung === 'without value and headers') {
+    dlq['x-dlq-headers-omitted'] = `${forwarded.count} headers, ${forwarded.bytes} bytes`;
+    return { key, value: null, headers: dlq };
+  }
+  if (forwarded.nullNames.length > 0) dlq['x-dlq-null-headers'] = JSON.stringify(forwarded.nullNames);
+  // The x-dlq-* headers are the dead letter's own: they replace any of the same name (an event
+  // produced again from the DLQ carries the previous ones).
+  return { key, value: rung === 'whole' ? value : null, headers: { ...forwarded.headers, ...dlq } };
 }
 
-function isTooLarge(error: unknown): boolean {
+interface ForwardableHeaders {
+  readonly headers: IHeaders;
+  readonly nullNames: string[];
+  readonly count: number;
+  readonly bytes: number;
+}
+
+function forwardableHeaders(consumed: IHeaders | undefined): ForwardableHeaders {
+  // No prototype: a header may be named __proto__.
+  const headers: IHeaders = Object.create(null) as IHeaders;
+  const nullNames: string[] = [];
+  let count = 0;
+  let bytes = 0;
+  for (const name of Object.keys(consumed ?? {})) {
+    const raw = consumed![name];
+    const values: (Buffer | string)[] = [];
+    for (const item of Array.isArray(raw) ? raw : [raw]) {
+      if (item === null || item === undefined) {
+        if (!nullNames.includes(name)) nullNames.push(name);
+        values.push(Buffer.alloc(0));
+      } else if (Buffer.isBuffer(item) || typeof item === 'string') {
+        values.push(item);
+        bytes += Buffer.byteLength(item);
+      }
+      // Anything else is the Object.prototype member kafkajs's decoding put in front of a value.
+    }
+    if (values.length === 0) continue;
+    count += values.length;
+    headers[name] = values.length === 1 ? values[0] : values;
+  }
+  return { headers, nullNames, count, bytes };
+}
+
+/** True when the error is about the record sent, so sending it unchanged will fail again. */
+function isRefusedRecord(error: unknown): boolean {
   for (let cause = error; cause instanceof Error; cause = cause.cause) {
-    if (TOO_LARGE.has((cause as Error & { type?: string }).type ?? '')) return true;
+    if (REFUSED_BY_ENCODER.has(cause.name)) return true;
+    if (REFUSED_BY_BROKER.has((cause as Error & { type?: string }).type ?? '')) return true;
   }
   return false;
+}
+
+function where(letter: DeadLetter): string {
+  return `${letter.topic} partition ${letter.partition} offset ${letter.message.offset}`;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
