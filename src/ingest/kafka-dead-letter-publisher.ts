@@ -3,10 +3,11 @@ import kafkajs from 'kafkajs';
 import type { IHeaders, Message, Producer } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
+import { LinearDefaultPartitioner } from '../kafka/kafkajs-hardening.js';
 import { DeadLetter } from './dead-letter.js';
 import { DeadLetterPublisher } from './dead-letter-publisher.js';
 
-const { CompressionTypes, Partitioners } = kafkajs;
+const { CompressionTypes } = kafkajs;
 
 /** Broker answers that refuse a record for what it is, so sending it again unchanged cannot help. */
 const REFUSED_BY_BROKER = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
@@ -43,7 +44,8 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
     this.topic = config.kafka.dlqTopic;
     this.producer = client.kafka.producer({
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // A dead letter keeps its event's key, however long: kafkajs's own hash is quadratic in it.
+      createPartitioner: LinearDefaultPartitioner,
       // Few retries here: ingest retries the whole step with its own backoff and stays stoppable.
       retry: { retries: 2 },
     });
@@ -140,7 +142,7 @@ export function toDeadLetterMessage(letter: DeadLetter, rung: Rung): Message {
     dlq['x-dlq-headers-omitted'] = `${forwarded.count} headers, ${forwarded.bytes} bytes`;
     return { key, value: null, headers: dlq };
   }
-  if (forwarded.nullNames.length > 0) dlq['x-dlq-null-headers'] = JSON.stringify(forwarded.nullNames);
+  if (forwarded.nullNames.size > 0) dlq['x-dlq-null-headers'] = JSON.stringify([...forwarded.nullNames]);
   // The x-dlq-* headers are the dead letter's own: they replace any of the same name (an event
   // produced again from the DLQ carries the previous ones).
   return { key, value: rung === 'whole' ? value : null, headers: { ...forwarded.headers, ...dlq } };
@@ -148,7 +150,7 @@ export function toDeadLetterMessage(letter: DeadLetter, rung: Rung): Message {
 
 interface ForwardableHeaders {
   readonly headers: IHeaders;
-  readonly nullNames: string[];
+  readonly nullNames: ReadonlySet<string>;
   readonly count: number;
   readonly bytes: number;
 }
@@ -156,7 +158,7 @@ interface ForwardableHeaders {
 function forwardableHeaders(consumed: IHeaders | undefined): ForwardableHeaders {
   // No prototype: a header may be named __proto__.
   const headers: IHeaders = Object.create(null) as IHeaders;
-  const nullNames: string[] = [];
+  const nullNames = new Set<string>();
   let count = 0;
   let bytes = 0;
   for (const name of Object.keys(consumed ?? {})) {
@@ -164,7 +166,7 @@ function forwardableHeaders(consumed: IHeaders | undefined): ForwardableHeaders 
     const values: (Buffer | string)[] = [];
     for (const item of Array.isArray(raw) ? raw : [raw]) {
       if (item === null || item === undefined) {
-        if (!nullNames.includes(name)) nullNames.push(name);
+        nullNames.add(name);
         values.push(Buffer.alloc(0));
       } else if (Buffer.isBuffer(item) || typeof item === 'string') {
         values.push(item);

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import kafkajs, { type Kafka, type LogEntry } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
 import { registerCompressionCodecs } from './compression-codecs.js';
+import { hardenKafkajsHeaderDecoding } from './kafkajs-hardening.js';
 
 const { logLevel } = kafkajs;
 
@@ -12,13 +13,17 @@ const toNestLevel: Record<number, 'error' | 'warn' | 'log' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-/** The service's kafkajs client, with every compression codec registered and logs routed to Nest. */
+/**
+ * The service's kafkajs client, with every compression codec registered, header decoding made
+ * linear, and logs routed to Nest.
+ */
 @Injectable()
 export class KafkaClient {
   readonly kafka: Kafka;
 
   constructor(config: AppConfig) {
     registerCompressionCodecs();
+    hardenKafkajsHeaderDecoding();
     const logger = new Logger('Kafka');
     this.kafka = new kafkajs.Kafka({
       clientId: config.kafka.clientId,

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 import type { Admin, CompressionTypes, Kafka, IHeaders, KafkaMessage, Message, Producer, RecordMetadata } from 'kafkajs';
 import { registerCompressionCodecs } from '../../src/kafka/compression-codecs.js';
+import { hardenKafkajsHeaderDecoding, LinearDefaultPartitioner } from '../../src/kafka/kafkajs-hardening.js';
 import { uniqueName } from './infra.js';
 
 /** A message read back from a topic, with where it was. */
@@ -18,8 +19,9 @@ export class TestKafka {
 
   private constructor(brokers: string[]) {
     registerCompressionCodecs();
+    hardenKafkajsHeaderDecoding();
     this.kafka = new kafkajs.Kafka({ clientId: uniqueName('test-client'), brokers, logLevel: kafkajs.logLevel.NOTHING });
-    this.producer = this.kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({ createPartitioner: LinearDefaultPartitioner, allowAutoTopicCreation: false });
     this.admin = this.kafka.admin();
   }
 
@@ -84,6 +86,19 @@ export class TestKafka {
     } finally {
       await consumer.disconnect();
     }
+  }
+
+  /**
+   * Follows the topic from its beginning with a throwaway group: `messages` grows as they arrive,
+   * until `stop`. For suites that look for particular messages among many.
+   */
+  async follow(topic: string): Promise<{ readonly messages: ConsumedMessage[]; stop(): Promise<void> }> {
+    const consumer = this.kafka.consumer({ groupId: uniqueName('test-follower'), maxWaitTimeInMs: 200 });
+    const messages: ConsumedMessage[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ partition, message }) => void messages.push({ ...message, partition }) });
+    return { messages, stop: () => consumer.disconnect() };
   }
 
   async close(): Promise<void> {
