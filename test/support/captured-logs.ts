@@ -10,7 +10,8 @@ export interface LogLine {
 export class CapturedLogs implements LoggerService {
   readonly lines: LogLine[] = [];
 
-  constructor(private readonly echo: readonly LogLine['level'][] = ['error']) {}
+  /** Echoes lines of these levels to stderr: errors, or the levels TC_TEST_ECHO lists (e.g. `error,warn,log`). */
+  constructor(private readonly echo: readonly LogLine['level'][] = (process.env.TC_TEST_ECHO ?? 'error').split(',') as LogLine['level'][]) {}
 
   log(message: unknown, context?: string): void {
     this.keep('log', message, context);

@@ -8,9 +8,15 @@ export type JavaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
 
 export interface JavaEvent {
   readonly compression: JavaCompression;
-  readonly key: Buffer;
-  readonly value: Buffer;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  /** In order; a null value is a header with no value, which kafkajs cannot produce. */
+  readonly headers?: readonly { readonly name: string; readonly value: Buffer | null }[];
 }
+
+const field = (bytes: Buffer | null) => (bytes === null ? '-' : bytes.toString('base64'));
+const headerField = (headers: JavaEvent['headers'] = []) =>
+  headers.map(({ name, value }) => (value === null ? field(Buffer.from(name)) : `${field(Buffer.from(name))}:${field(value)}`)).join(',');
 
 /**
  * Produces the events with Kafka's Java client (test/support/JavaTaskProducer.java), using the
@@ -19,7 +25,7 @@ export interface JavaEvent {
 export async function produceWithJavaClient(brokers: string[], topic: string, events: readonly JavaEvent[]): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'tc-java-'));
   const file = join(dir, 'events.tsv');
-  writeFileSync(file, events.map((event) => `${event.compression}\t${event.key.toString('base64')}\t${event.value.toString('base64')}`).join('\n'));
+  writeFileSync(file, events.map((event) => `${event.compression}\t${field(event.key)}\t${field(event.value)}\t${headerField(event.headers)}`).join('\n'));
   try {
     const classpath = join(ROOT, '.local', 'kafka', 'libs', '*');
     const source = join(ROOT, 'test', 'support', 'JavaTaskProducer.java');

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 import type { Admin, CompressionTypes, Kafka, IHeaders, KafkaMessage, Message, Producer, RecordMetadata } from 'kafkajs';
 import { registerCompressionCodecs } from '../../src/kafka/compression-codecs.js';
-import { hardenKafkajsHeaderDecoding, LinearDefaultPartitioner } from '../../src/kafka/kafkajs-hardening.js';
+import { LinearDefaultPartitioner } from '../../src/kafka/kafkajs-hardening.js';
 import { uniqueName } from './infra.js';
 
 /** A message read back from a topic, with where it was. */
@@ -19,7 +19,6 @@ export class TestKafka {
 
   private constructor(brokers: string[]) {
     registerCompressionCodecs();
-    hardenKafkajsHeaderDecoding();
     this.kafka = new kafkajs.Kafka({ clientId: uniqueName('test-client'), brokers, logLevel: kafkajs.logLevel.NOTHING });
     this.producer = this.kafka.producer({ createPartitioner: LinearDefaultPartitioner, allowAutoTopicCreation: false });
     this.admin = this.kafka.admin();
