@@ -40,6 +40,8 @@ const errorBody = (status: number, message: string, extra: Record<string, unknow
 const sign = (claims: { exp: number }, secret = JWT_SECRET, alg = 'HS256') =>
   new SignJWT({}).setProtectedHeader({ alg }).setIssuer('task-cache').setSubject(KEY_ID).setIssuedAt().setExpirationTime(claims.exp).sign(new TextEncoder().encode(secret));
 
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 describe('the read API on real Redis and Kafka', () => {
@@ -162,6 +164,24 @@ describe('the read API on real Redis and Kafka', () => {
       for (const token of [forged, otherSecret, otherAlgorithm]) {
         const response = await send(server, 'get', '/tasks/task-e2e-1', { 'X-Authorization': token });
         expect(response.json).toStrictEqual(unauthorized('Invalid token'));
+      }
+      expect((await send(server, 'get', '/tasks/task-e2e-1', { 'X-Authorization': valid })).status).toBe(200);
+    });
+
+    it('refuses other spellings of a valid JWT and tokens over 4096 characters', async () => {
+      const valid = await sign({ exp: nowSeconds() + 600 });
+      const [header, payload, signature] = valid.split('.');
+      const spellings = [
+        `${valid}${'='.repeat(8000)}`,
+        `${valid}=`,
+        ...['!', '~', '*', '%'].map((c) => `${header}.${payload}.${signature.slice(0, 20)}${c}${signature.slice(20)}`),
+        // The same signature bytes: the last character's lowest bit is one of its two unused ones.
+        `${header}.${payload}.${signature.slice(0, -1)}${BASE64URL[BASE64URL.indexOf(signature.at(-1)!) ^ 1]}`,
+        TEST_TOKEN.padEnd(4097, 'x'),
+      ];
+      for (const token of spellings) {
+        const response = await send(server, 'get', '/tasks/task-e2e-1', { 'X-Authorization': token });
+        expect([token.length, response.status, response.json]).toStrictEqual([token.length, 401, unauthorized('Invalid token')]);
       }
       expect((await send(server, 'get', '/tasks/task-e2e-1', { 'X-Authorization': valid })).status).toBe(200);
     });

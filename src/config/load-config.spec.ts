@@ -84,6 +84,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ AUTH_TOKENS_FILE: file }).auth.tokens).toEqual(['file-token-1', 'file-token-2']);
   });
 
+  it('refuses a static token longer than a request may present, naming where it came from but not the token', () => {
+    const long = 't'.repeat(4097);
+    expect(() => loadConfig({ AUTH_TOKENS: `ok,${long}` })).toThrow(/AUTH_TOKENS holds a token longer than 4096 characters/);
+    expect(() => loadConfig({ AUTH_TOKENS: `ok,${long}` })).toThrow(/^(?!.*tttt)/s);
+    const file = join(mkdtempSync(join(tmpdir(), 'tc-')), 'tokens');
+    writeFileSync(file, `ok\n${long}\n`);
+    expect(() => loadConfig({ AUTH_TOKENS_FILE: file })).toThrow(/AUTH_TOKENS_FILE holds a token longer than 4096 characters/);
+    expect(loadConfig({ AUTH_TOKENS: 't'.repeat(4096) }).auth.tokens).toEqual(['t'.repeat(4096)]);
+  });
+
   it('names AUTH_TOKENS_FILE when it cannot be read', () => {
     expect(() => loadConfig({ AUTH_TOKENS_FILE: '/nonexistent/tokens' })).toThrow(/AUTH_TOKENS_FILE: cannot read/);
   });
