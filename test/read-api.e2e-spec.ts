@@ -42,6 +42,18 @@ const sign = (claims: { exp: number }, secret = JWT_SECRET, alg = 'HS256') =>
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
+/** Everything the app prints to stdout and stderr until `restore()`. */
+function captureOutput() {
+  const lines: string[] = [];
+  const spies = [process.stdout, process.stderr].map((stream) =>
+    jest.spyOn(stream, 'write').mockImplementation((chunk: unknown) => {
+      lines.push(String(chunk));
+      return true;
+    }),
+  );
+  return { text: () => lines.join(''), restore: () => spies.forEach((spy) => spy.mockRestore()) };
+}
+
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 describe('the read API on real Redis and Kafka', () => {
@@ -285,6 +297,49 @@ describe('the read API on real Redis and Kafka', () => {
       expect((response.json as { message: string }).message).toMatch(/^keySecret must be/);
       expect(response.body.toString()).not.toContain('12345678');
       expect((await post('{}')).status).toBe(400);
+    });
+
+    it('answers a body nested 1,500 levels deep with a 400, and logs nothing at ERROR', async () => {
+      const logged = captureOutput();
+      try {
+        for (const deep of [`${'['.repeat(1500)}${']'.repeat(1500)}`, `{"keyId":${'{"a":'.repeat(600)}1${'}'.repeat(600)},"keySecret":"s"}`]) {
+          const response = await post(deep);
+          expect([response.status, response.headers['content-type'], response.json]).toStrictEqual([
+            400,
+            'application/json',
+            errorBody(400, 'JSON body nested deeper than 32 levels'),
+          ]);
+        }
+      } finally {
+        logged.restore();
+      }
+      expect(logged.text()).not.toMatch(/ERROR|RangeError|Maximum call stack/);
+    });
+
+    it('takes a body nested 32 levels deep, and refuses one of 33', async () => {
+      const nested = (depth: number) => JSON.stringify({ keyId: KEY_ID, keySecret: KEY_SECRET, extra: JSON.parse(`${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}`) });
+      expect((await post(nested(32))).status).toBe(200);
+      expect((await post(nested(33))).status).toBe(400);
+    });
+
+    it.each([
+      ['{"__proto__":{"keyId":"%K","keySecret":"%S"}}', 400],
+      ['{"__proto__":null,"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"__proto__":{"polluted":true},"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"constructor":null,"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"constructor":{"prototype":{"keyId":"other"}},"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"toString":null,"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"hasOwnProperty":"x","keyId":"%K","keySecret":"%S"}', 200],
+      ['{"valueOf":{},"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"keyId":{"toString":"%K"},"keySecret":"%S"}', 400],
+      ['{"keyId":"%K","keySecret":{"valueOf":"%S","__proto__":[]}}', 400],
+    ])('answers %s with %i, as JSON, and leaves Object.prototype alone', async (template, status) => {
+      const response = await post(template.replace('%K', KEY_ID).replace('%S', KEY_SECRET));
+      expect(response.status).toBe(status);
+      expect(response.headers['content-type']).toMatch(/^application\/json/);
+      if (status === 400) expect(response.json).toMatchObject({ status: 400, instance: INSTANCE, retryable: false });
+      else expect(Object.keys(response.json as object)).toEqual(['token']);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     });
 
     it('refuses other content types and bodies over the limit, as JSON', async () => {
