@@ -212,6 +212,12 @@ describe('the read API on real Redis and Kafka', () => {
       expect(response.headers['content-type']).toBe('application/json');
       expect(response.json).toStrictEqual(errorBody(404, 'Task not found for taskId: no-such-task'));
     });
+
+    it('answers a deleted task as an unknown one', async () => {
+      await projection.applyBatch([event('task-e2e-4', Buffer.from('{"taskId":"task-e2e-4"}'), 50), { ...event('task-e2e-4', Buffer.alloc(0), 51), value: null }]);
+      const response = await send(server, 'get', '/api/tasks/task-e2e-4', AUTH);
+      expect([response.status, response.json]).toStrictEqual([404, errorBody(404, 'Task not found for taskId: task-e2e-4')]);
+    });
   });
 
   describe('400', () => {
@@ -367,5 +373,45 @@ describe('the read API on real Redis and Kafka', () => {
         expect(response.body.toString()).not.toMatch(/<html|<!DOCTYPE|<pre>/i);
       }
     });
+  });
+});
+
+describe('the read API with READ_MISSING_TASK_STATUS=204', () => {
+  let app: INestApplication;
+  let server: Server;
+
+  beforeAll(async () => {
+    app = await createApp(testConfig('read-204', { http: { missingTaskStatus: 204 } }));
+    await app.listen(0);
+    await app.get(TopicProvisioner).ready;
+    server = app.getHttpServer() as Server;
+    await app.get(TaskProjection).applyBatch([
+      event('kept', Buffer.from('{"taskId":"kept"}'), 1),
+      event('deleted', Buffer.from('{"taskId":"deleted"}'), 2),
+      { taskId: 'deleted', value: null, partition: 2, offset: '3', timestamp: Date.now() },
+    ]);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('answers a task never seen, or deleted, with 204, no body and no JSON Content-Type, to GET and HEAD', async () => {
+    for (const [method, path] of [
+      ['get', '/tasks/never-seen'],
+      ['get', '/api/tasks/never-seen'],
+      ['get', '/api/tasks/deleted'],
+      ['head', '/api/tasks/never-seen'],
+    ] as const) {
+      const response = await send(server, method, path, AUTH);
+      expect([method, path, response.status, response.body.length, response.headers['content-type']]).toEqual([method, path, 204, 0, undefined]);
+      expect(response.headers.etag).toBeUndefined();
+    }
+  });
+
+  it('answers everything else as before: the task, a bad id, a missing token', async () => {
+    expect((await send(server, 'get', '/api/tasks/kept', AUTH)).body.toString()).toBe('{"taskId":"kept"}');
+    expect((await send(server, 'get', '/api/tasks/a*b', AUTH)).status).toBe(400);
+    expect((await send(server, 'get', '/api/tasks/never-seen')).status).toBe(401);
   });
 });

@@ -69,7 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
 
   return {
-    http: { port: parsed.PORT },
+    http: { port: parsed.PORT, missingTaskStatus: parsed.READ_MISSING_TASK_STATUS },
     kafka: {
       brokers: list(parsed.KAFKA_BROKERS),
       clientId: parsed.KAFKA_CLIENT_ID,
