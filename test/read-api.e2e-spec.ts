@@ -241,26 +241,18 @@ describe('the read API on real Redis and Kafka', () => {
   describe('500', () => {
     it('answers an unexpected failure with a generic 500, and logs it without the token', async () => {
       const get = jest.spyOn(projection, 'get').mockRejectedValueOnce(new Error('boom: an internal detail'));
-      const logged: string[] = [];
-      const capture = (stream: NodeJS.WriteStream) =>
-        jest.spyOn(stream, 'write').mockImplementation((chunk: unknown) => {
-          logged.push(String(chunk));
-          return true;
-        });
-      const out = capture(process.stdout);
-      const err = capture(process.stderr);
+      const logged = captureOutput();
       try {
         const response = await send(server, 'get', '/tasks/task-e2e-1', AUTH);
         expect(response.status).toBe(500);
         expect(response.json).toStrictEqual(errorBody(500, 'Internal server error'));
         expect(response.body.toString()).not.toContain('boom');
       } finally {
-        out.mockRestore();
-        err.mockRestore();
+        logged.restore();
         get.mockRestore();
       }
-      expect(logged.join('')).toContain('GET /tasks/task-e2e-1 failed: boom: an internal detail');
-      expect(logged.join('')).not.toContain(TEST_TOKEN);
+      expect(logged.text()).toContain('GET /tasks/task-e2e-1 failed: boom: an internal detail');
+      expect(logged.text()).not.toContain(TEST_TOKEN);
     });
   });
 
