@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
+import { sendClientErrorResponse } from './http/client-error-response.js';
 import { ErrorResponseFilter } from './http/error-response.filter.js';
 import { mountInFront } from './http/front-route.js';
 import { TaskReadRoute } from './tasks/task-read.route.js';
@@ -30,6 +31,9 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   });
   app.disable('x-powered-by');
   app.useGlobalFilters(new ErrorResponseFilter());
-  mountInFront(app.getHttpServer() as Server, app.get(TaskReadRoute));
+  const server = app.getHttpServer() as Server;
+  mountInFront(server, app.get(TaskReadRoute));
+  // What Node's HTTP parser refuses never reaches a route; it is answered as JSON too.
+  server.on('clientError', sendClientErrorResponse);
   return app;
 }

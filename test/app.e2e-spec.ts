@@ -97,6 +97,12 @@ describe('the service process', () => {
     expect(lines[0]).toMatch(/^task-cache: invalid configuration: PORT /);
   });
 
+  it('exits 78 naming READ_MISSING_TASK_STATUS when it is neither 404 nor 204', () => {
+    const result = run({ AUTH_TOKENS: 't', READ_MISSING_TASK_STATUS: '200' });
+    expect(result.status).toBe(78);
+    expect(result.stderr.trim()).toBe('task-cache: invalid configuration: READ_MISSING_TASK_STATUS must be 404 or 204');
+  });
+
   it('refuses to start without a way to authenticate', () => {
     const result = run({});
     expect(result.status).toBe(78);

@@ -40,6 +40,20 @@ const errorBody = (status: number, message: string, extra: Record<string, unknow
 const sign = (claims: { exp: number }, secret = JWT_SECRET, alg = 'HS256') =>
   new SignJWT({}).setProtectedHeader({ alg }).setIssuer('task-cache').setSubject(KEY_ID).setIssuedAt().setExpirationTime(claims.exp).sign(new TextEncoder().encode(secret));
 
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** Everything the app prints to stdout and stderr until `restore()`. */
+function captureOutput() {
+  const lines: string[] = [];
+  const spies = [process.stdout, process.stderr].map((stream) =>
+    jest.spyOn(stream, 'write').mockImplementation((chunk: unknown) => {
+      lines.push(String(chunk));
+      return true;
+    }),
+  );
+  return { text: () => lines.join(''), restore: () => spies.forEach((spy) => spy.mockRestore()) };
+}
+
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 describe('the read API on real Redis and Kafka', () => {
@@ -166,6 +180,24 @@ describe('the read API on real Redis and Kafka', () => {
       expect((await send(server, 'get', '/tasks/task-e2e-1', { 'X-Authorization': valid })).status).toBe(200);
     });
 
+    it('refuses other spellings of a valid JWT and tokens over 4096 characters', async () => {
+      const valid = await sign({ exp: nowSeconds() + 600 });
+      const [header, payload, signature] = valid.split('.');
+      const spellings = [
+        `${valid}${'='.repeat(8000)}`,
+        `${valid}=`,
+        ...['!', '~', '*', '%'].map((c) => `${header}.${payload}.${signature.slice(0, 20)}${c}${signature.slice(20)}`),
+        // The same signature bytes: the last character's lowest bit is one of its two unused ones.
+        `${header}.${payload}.${signature.slice(0, -1)}${BASE64URL[BASE64URL.indexOf(signature.at(-1)!) ^ 1]}`,
+        TEST_TOKEN.padEnd(4097, 'x'),
+      ];
+      for (const token of spellings) {
+        const response = await send(server, 'get', '/tasks/task-e2e-1', { 'X-Authorization': token });
+        expect([token.length, response.status, response.json]).toStrictEqual([token.length, 401, unauthorized('Invalid token')]);
+      }
+      expect((await send(server, 'get', '/tasks/task-e2e-1', { 'X-Authorization': valid })).status).toBe(200);
+    });
+
     it('checks the token before anything else, so without one nothing is told about the taskId', async () => {
       for (const path of ['/tasks/no-such-task', '/tasks/bad%20id', '/api/tasks/task-e2e-1']) {
         expect((await send(server, 'get', path, { 'X-Authorization': 'wrong' })).status).toBe(401);
@@ -179,6 +211,12 @@ describe('the read API on real Redis and Kafka', () => {
       expect(response.status).toBe(404);
       expect(response.headers['content-type']).toBe('application/json');
       expect(response.json).toStrictEqual(errorBody(404, 'Task not found for taskId: no-such-task'));
+    });
+
+    it('answers a deleted task as an unknown one', async () => {
+      await projection.applyBatch([event('task-e2e-4', Buffer.from('{"taskId":"task-e2e-4"}'), 50), { ...event('task-e2e-4', Buffer.alloc(0), 51), value: null }]);
+      const response = await send(server, 'get', '/api/tasks/task-e2e-4', AUTH);
+      expect([response.status, response.json]).toStrictEqual([404, errorBody(404, 'Task not found for taskId: task-e2e-4')]);
     });
   });
 
@@ -203,26 +241,18 @@ describe('the read API on real Redis and Kafka', () => {
   describe('500', () => {
     it('answers an unexpected failure with a generic 500, and logs it without the token', async () => {
       const get = jest.spyOn(projection, 'get').mockRejectedValueOnce(new Error('boom: an internal detail'));
-      const logged: string[] = [];
-      const capture = (stream: NodeJS.WriteStream) =>
-        jest.spyOn(stream, 'write').mockImplementation((chunk: unknown) => {
-          logged.push(String(chunk));
-          return true;
-        });
-      const out = capture(process.stdout);
-      const err = capture(process.stderr);
+      const logged = captureOutput();
       try {
         const response = await send(server, 'get', '/tasks/task-e2e-1', AUTH);
         expect(response.status).toBe(500);
         expect(response.json).toStrictEqual(errorBody(500, 'Internal server error'));
         expect(response.body.toString()).not.toContain('boom');
       } finally {
-        out.mockRestore();
-        err.mockRestore();
+        logged.restore();
         get.mockRestore();
       }
-      expect(logged.join('')).toContain('GET /tasks/task-e2e-1 failed: boom: an internal detail');
-      expect(logged.join('')).not.toContain(TEST_TOKEN);
+      expect(logged.text()).toContain('GET /tasks/task-e2e-1 failed: boom: an internal detail');
+      expect(logged.text()).not.toContain(TEST_TOKEN);
     });
   });
 
@@ -267,6 +297,49 @@ describe('the read API on real Redis and Kafka', () => {
       expect((await post('{}')).status).toBe(400);
     });
 
+    it('answers a body nested 1,500 levels deep with a 400, and logs nothing at ERROR', async () => {
+      const logged = captureOutput();
+      try {
+        for (const deep of [`${'['.repeat(1500)}${']'.repeat(1500)}`, `{"keyId":${'{"a":'.repeat(600)}1${'}'.repeat(600)},"keySecret":"s"}`]) {
+          const response = await post(deep);
+          expect([response.status, response.headers['content-type'], response.json]).toStrictEqual([
+            400,
+            'application/json',
+            errorBody(400, 'JSON body nested deeper than 32 levels'),
+          ]);
+        }
+      } finally {
+        logged.restore();
+      }
+      expect(logged.text()).not.toMatch(/ERROR|RangeError|Maximum call stack/);
+    });
+
+    it('takes a body nested 32 levels deep, and refuses one of 33', async () => {
+      const nested = (depth: number) => JSON.stringify({ keyId: KEY_ID, keySecret: KEY_SECRET, extra: JSON.parse(`${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}`) });
+      expect((await post(nested(32))).status).toBe(200);
+      expect((await post(nested(33))).status).toBe(400);
+    });
+
+    it.each([
+      ['{"__proto__":{"keyId":"%K","keySecret":"%S"}}', 400],
+      ['{"__proto__":null,"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"__proto__":{"polluted":true},"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"constructor":null,"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"constructor":{"prototype":{"keyId":"other"}},"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"toString":null,"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"hasOwnProperty":"x","keyId":"%K","keySecret":"%S"}', 200],
+      ['{"valueOf":{},"keyId":"%K","keySecret":"%S"}', 200],
+      ['{"keyId":{"toString":"%K"},"keySecret":"%S"}', 400],
+      ['{"keyId":"%K","keySecret":{"valueOf":"%S","__proto__":[]}}', 400],
+    ])('answers %s with %i, as JSON, and leaves Object.prototype alone', async (template, status) => {
+      const response = await post(template.replace('%K', KEY_ID).replace('%S', KEY_SECRET));
+      expect(response.status).toBe(status);
+      expect(response.headers['content-type']).toMatch(/^application\/json/);
+      if (status === 400) expect(response.json).toMatchObject({ status: 400, instance: INSTANCE, retryable: false });
+      else expect(Object.keys(response.json as object)).toEqual(['token']);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
     it('refuses other content types and bodies over the limit, as JSON', async () => {
       const text = await post('keyId=a&keySecret=b', 'application/x-www-form-urlencoded');
       expect([text.status, text.json]).toStrictEqual([415, errorBody(415, 'Content-Type must be application/json')]);
@@ -292,5 +365,45 @@ describe('the read API on real Redis and Kafka', () => {
         expect(response.body.toString()).not.toMatch(/<html|<!DOCTYPE|<pre>/i);
       }
     });
+  });
+});
+
+describe('the read API with READ_MISSING_TASK_STATUS=204', () => {
+  let app: INestApplication;
+  let server: Server;
+
+  beforeAll(async () => {
+    app = await createApp(testConfig('read-204', { http: { missingTaskStatus: 204 } }));
+    await app.listen(0);
+    await app.get(TopicProvisioner).ready;
+    server = app.getHttpServer() as Server;
+    await app.get(TaskProjection).applyBatch([
+      event('kept', Buffer.from('{"taskId":"kept"}'), 1),
+      event('deleted', Buffer.from('{"taskId":"deleted"}'), 2),
+      { taskId: 'deleted', value: null, partition: 2, offset: '3', timestamp: Date.now() },
+    ]);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('answers a task never seen, or deleted, with 204, no body and no JSON Content-Type, to GET and HEAD', async () => {
+    for (const [method, path] of [
+      ['get', '/tasks/never-seen'],
+      ['get', '/api/tasks/never-seen'],
+      ['get', '/api/tasks/deleted'],
+      ['head', '/api/tasks/never-seen'],
+    ] as const) {
+      const response = await send(server, method, path, AUTH);
+      expect([method, path, response.status, response.body.length, response.headers['content-type']]).toEqual([method, path, 204, 0, undefined]);
+      expect(response.headers.etag).toBeUndefined();
+    }
+  });
+
+  it('answers everything else as before: the task, a bad id, a missing token', async () => {
+    expect((await send(server, 'get', '/api/tasks/kept', AUTH)).body.toString()).toBe('{"taskId":"kept"}');
+    expect((await send(server, 'get', '/api/tasks/a*b', AUTH)).status).toBe(400);
+    expect((await send(server, 'get', '/api/tasks/never-seen')).status).toBe(401);
   });
 });

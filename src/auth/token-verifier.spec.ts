@@ -2,8 +2,9 @@ import { jest } from '@jest/globals';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { AppConfig, AuthConfig } from '../config/app-config.js';
 import { ConfigError } from '../config/config-error.js';
+import { TOKEN_MAX_LENGTH } from './token-length.js';
 import { TokenIssuer } from './token-issuer.js';
-import { tokenOf, TokenVerifier } from './token-verifier.js';
+import { tokenOf, VERIFIED_JWT_CACHE_LIMITS, TokenVerifier } from './token-verifier.js';
 import { UnauthenticatedError } from './unauthenticated.error.js';
 
 const SECRET = 'a-jwt-secret-of-at-least-32-characters';
@@ -131,7 +132,127 @@ describe('TokenVerifier with JWTs', () => {
   });
 });
 
+describe('TokenVerifier against other spellings of a valid JWT', () => {
+  const auth = { tokens: [], keys: new Map<string, string>(), jwtSecret: SECRET, jwtTtlSeconds: 600 };
+  let token: string;
+  let header: string;
+  let payload: string;
+  let signature: string;
+
+  beforeAll(async () => {
+    token = await jwt({ exp: now() + 600 });
+    [header, payload, signature] = token.split('.');
+  });
+
+  it('accepts the token as issued', async () => {
+    await expect(new TokenVerifier(config(auth)).verify(token)).resolves.toBeUndefined();
+  });
+
+  it.each([1, 2, 3, 16])('refuses it with %i "=" appended', async (count) => {
+    expect(await rejection(new TokenVerifier(config(auth)).verify(`${token}${'='.repeat(count)}`))).toBe('TOKEN_INVALID');
+  });
+
+  it.each(['!', '~', '*', '%', '=', ' ', '+', '/'])('refuses it with %j inserted in the signature', async (character) => {
+    const verifier = new TokenVerifier(config(auth));
+    for (const at of [0, 10, signature.length]) {
+      const altered = `${header}.${payload}.${signature.slice(0, at)}${character}${signature.slice(at)}`;
+      expect([at, await rejection(verifier.verify(altered))]).toEqual([at, 'TOKEN_INVALID']);
+    }
+  });
+
+  it.each(['header', 'payload'])('refuses it with a character inserted in the %s', async (part) => {
+    const verifier = new TokenVerifier(config(auth));
+    const altered = part === 'header' ? `${header}!.${payload}.${signature}` : `${header}.${payload}~.${signature}`;
+    expect(await rejection(verifier.verify(altered))).toBe('TOKEN_INVALID');
+  });
+
+  it('refuses a last signature character that decodes to the same bytes (non-canonical trailing bits)', async () => {
+    // 32 signature bytes take 43 characters of 6 bits; the last one carries 4 bits and 2 unused ones.
+    const last = signature.at(-1)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sameBytes = [...alphabet].filter((c) => c !== last && alphabet.indexOf(c) >> 2 === alphabet.indexOf(last) >> 2);
+    expect(sameBytes).toHaveLength(3);
+    const verifier = new TokenVerifier(config(auth));
+    for (const c of sameBytes) {
+      const altered = `${header}.${payload}.${signature.slice(0, -1)}${c}`;
+      expect(Buffer.from(altered.split('.')[2], 'base64url').equals(Buffer.from(signature, 'base64url'))).toBe(true);
+      expect([c, await rejection(verifier.verify(altered))]).toEqual([c, 'TOKEN_INVALID']);
+    }
+  });
+
+  it('refuses more or fewer than three segments, and empty ones', async () => {
+    const verifier = new TokenVerifier(config(auth));
+    for (const altered of [`${token}.`, `${token}.${signature}`, `${header}.${payload}`, `${header}..${signature}`, `.${payload}.${signature}`]) {
+      expect(await rejection(verifier.verify(altered))).toBe('TOKEN_INVALID');
+    }
+  });
+
+  it('refuses a token longer than the bound before looking at it, even a static one', async () => {
+    const verifier = new TokenVerifier(config({ ...auth, tokens: ['static'] }));
+    expect(await rejection(verifier.verify(`${token}${'='.repeat(8000)}`))).toBe('TOKEN_INVALID');
+    expect(await rejection(verifier.verify('x'.repeat(TOKEN_MAX_LENGTH + 1)))).toBe('TOKEN_INVALID');
+  });
+
+  it('caches no variant: only the canonical token takes an entry', async () => {
+    const verifier = new TokenVerifier(config(auth));
+    await verifier.verify(token);
+    for (const altered of [`${token}=`, `${token}==`, `${header}.${payload}.!${signature}`, `${header}.${payload}.${signature.slice(0, -1)}${signature.at(-1) === 'A' ? 'B' : 'A'}`]) {
+      await verifier.verify(altered).catch(() => undefined);
+    }
+    expect(verifier.verifiedJwtCacheUsage.entries).toBe(1);
+  });
+
+  it('accepts a JWT up to the maximum length, and refuses one longer', async () => {
+    const verifier = new TokenVerifier(config(auth));
+    const longest = await jwtOfAtMost(TOKEN_MAX_LENGTH);
+    expect(longest.length).toBeGreaterThan(TOKEN_MAX_LENGTH - 4);
+    await expect(verifier.verify(longest)).resolves.toBeUndefined();
+    const over = await jwtOfAtMost(TOKEN_MAX_LENGTH + 8);
+    expect(over.length).toBeGreaterThan(TOKEN_MAX_LENGTH);
+    expect(await rejection(verifier.verify(over))).toBe('TOKEN_INVALID');
+  });
+});
+
+/** The longest valid JWT of at most `maxLength` characters, grown by a padding claim. */
+async function jwtOfAtMost(maxLength: number, subject = 'key-1'): Promise<string> {
+  const padded = (padding: number) =>
+    new SignJWT({ pad: 'p'.repeat(padding) })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('task-cache')
+      .setSubject(subject)
+      .setExpirationTime(now() + 600)
+      .sign(secretKey(SECRET));
+  // Three payload bytes take four characters; step back from the estimate until it fits.
+  for (let padding = Math.ceil(((maxLength - (await padded(0)).length) * 3) / 4); ; padding--) {
+    const token = await padded(padding);
+    if (token.length <= maxLength) return token;
+  }
+}
+
+describe('the verified-JWT cache of TokenVerifier', () => {
+  const auth = { tokens: [], keys: new Map<string, string>(), jwtSecret: SECRET, jwtTtlSeconds: 600 };
+
+  it('holds its byte budget under a flood of distinct, validly signed tokens of the maximum length', async () => {
+    const verifier = new TokenVerifier(config(auth));
+    let flood = 0;
+    for (let i = 0; flood < VERIFIED_JWT_CACHE_LIMITS.maxBytes * 2; i++) {
+      const token = await jwtOfAtMost(TOKEN_MAX_LENGTH, `flood-${i}`);
+      await verifier.verify(token);
+      flood += token.length;
+      expect(verifier.verifiedJwtCacheUsage.bytes).toBeLessThanOrEqual(VERIFIED_JWT_CACHE_LIMITS.maxBytes);
+    }
+    const usage = verifier.verifiedJwtCacheUsage;
+    expect(usage.bytes).toBeGreaterThan(VERIFIED_JWT_CACHE_LIMITS.maxBytes - 2 * TOKEN_MAX_LENGTH);
+    expect(usage.entries).toBeLessThan(VERIFIED_JWT_CACHE_LIMITS.maxBytes / (TOKEN_MAX_LENGTH - 200));
+  });
+});
+
 describe('TokenVerifier configuration', () => {
+  it('refuses a static token longer than any request may present', () => {
+    expect(() => new TokenVerifier(config({ tokens: ['x'.repeat(TOKEN_MAX_LENGTH + 1)] }))).toThrow(/at most 4096 characters/);
+    expect(() => new TokenVerifier(config({ tokens: ['x'.repeat(TOKEN_MAX_LENGTH)] }))).not.toThrow();
+  });
+
   it('refuses a configuration with no way to authenticate', () => {
     expect(() => new TokenVerifier(config({}))).toThrow(ConfigError);
     expect(() => new TokenVerifier(config({}))).toThrow(/no way to authenticate/);

@@ -4,12 +4,18 @@ import { Injectable } from '@nestjs/common';
 import { errors, jwtVerify } from 'jose';
 import { AppConfig } from '../config/app-config.js';
 import { ConfigError } from '../config/config-error.js';
+import { isCanonicalCompactJws } from './compact-jws.js';
 import { JWT_ALGORITHM, JWT_ISSUER, jwtKey } from './jwt-settings.js';
 import { secretDigest } from './secret-digest.js';
+import { TOKEN_MAX_LENGTH } from './token-length.js';
 import { UnauthenticatedError } from './unauthenticated.error.js';
+import { VerifiedJwtCache, VerifiedJwtCacheLimits } from './verified-jwt-cache.js';
 
-/** Enough for every client of a large deployment; past it the oldest entry makes room. */
-const VERIFIED_JWT_CACHE_SIZE = 10_000;
+/**
+ * Enough for every client of a large deployment: 10,000 issued tokens of about 200 characters
+ * count about 3 MiB. Past either bound the oldest entries make room.
+ */
+export const VERIFIED_JWT_CACHE_LIMITS: VerifiedJwtCacheLimits = { maxEntries: 10_000, maxBytes: 4 * 1024 * 1024 };
 
 /**
  * Decides whether a request may read. The one implementation of token checking: the global guard
@@ -20,7 +26,9 @@ const VERIFIED_JWT_CACHE_SIZE = 10_000;
  * HS256 JWTs from POST /api/token until they expire. A JWT's signature is verified once: after
  * that it is remembered with its expiry, so repeated reads with it cost one map lookup (verifying
  * on every read took the read route from about 0.9 to 0.7 of the floor's req/s). Only tokens with
- * a valid signature are remembered, so the cache cannot be filled with guesses.
+ * a valid signature, in canonical form, are remembered, so the cache can be filled neither with
+ * guesses nor with other spellings of one token. Tokens longer than TOKEN_MAX_LENGTH are refused
+ * before anything else is done with them.
  */
 @Injectable()
 export class TokenVerifier {
@@ -28,14 +36,16 @@ export class TokenVerifier {
   private readonly jwtKey: KeyObject | undefined;
   /** The keyIds a JWT's subject must be one of; empty when no keys are configured. */
   private readonly keyIds: ReadonlySet<string>;
-  /** Verified JWT -> its expiry in epoch milliseconds. */
-  private readonly verifiedJwts = new Map<string, number>();
+  private readonly verifiedJwts = new VerifiedJwtCache(VERIFIED_JWT_CACHE_LIMITS);
 
   constructor(config: AppConfig) {
     this.staticDigests = config.auth.tokens.map(secretDigest);
     this.jwtKey = config.auth.jwtSecret ? jwtKey(config.auth.jwtSecret) : undefined;
     this.keyIds = new Set(config.auth.keys.keys());
-    // loadConfig refuses this already; any other way of building the config is held to it here.
+    // loadConfig refuses these already, naming the variable; this holds for any AppConfig.
+    if (config.auth.tokens.some((token) => token.length > TOKEN_MAX_LENGTH)) {
+      throw new ConfigError(`invalid configuration: static tokens must be at most ${TOKEN_MAX_LENGTH} characters long`);
+    }
     if (this.staticDigests.length === 0 && !this.jwtKey) {
       throw new ConfigError('invalid configuration: no way to authenticate; no static token and no JWT secret');
     }
@@ -48,6 +58,7 @@ export class TokenVerifier {
 
   async verify(token: string | undefined): Promise<void> {
     if (!token) throw new UnauthenticatedError('TOKEN_MISSING');
+    if (token.length > TOKEN_MAX_LENGTH) throw new UnauthenticatedError('TOKEN_INVALID');
     const expiresAt = this.verifiedJwts.get(token);
     if (expiresAt !== undefined) {
       if (Date.now() < expiresAt) return;
@@ -55,8 +66,13 @@ export class TokenVerifier {
       throw new UnauthenticatedError('TOKEN_EXPIRED');
     }
     if (this.isStaticToken(token)) return;
-    if (!this.jwtKey) throw new UnauthenticatedError('TOKEN_INVALID');
-    this.remember(token, await this.verifyJwt(token, this.jwtKey));
+    if (!this.jwtKey || !isCanonicalCompactJws(token)) throw new UnauthenticatedError('TOKEN_INVALID');
+    this.verifiedJwts.set(token, await this.verifyJwt(token, this.jwtKey));
+  }
+
+  /** How much the verified-JWT cache holds now. */
+  get verifiedJwtCacheUsage(): { readonly entries: number; readonly bytes: number } {
+    return { entries: this.verifiedJwts.entries, bytes: this.verifiedJwts.bytes };
   }
 
   private isStaticToken(token: string): boolean {
@@ -82,13 +98,6 @@ export class TokenVerifier {
       if (error instanceof UnauthenticatedError) throw error;
       throw new UnauthenticatedError(error instanceof errors.JWTExpired ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID');
     }
-  }
-
-  private remember(token: string, expiresAt: number): void {
-    if (this.verifiedJwts.size >= VERIFIED_JWT_CACHE_SIZE) {
-      this.verifiedJwts.delete(this.verifiedJwts.keys().next().value!);
-    }
-    this.verifiedJwts.set(token, expiresAt);
   }
 }
 

@@ -1,5 +1,10 @@
 export interface HttpConfig {
   readonly port: number;
+  /**
+   * The answer to a read of a task that is not in the projection: 404 with an ErrorResponse, as
+   * Conductor since 3.21.20 answers, or 204 with no body, as earlier Conductor OSS did.
+   */
+  readonly missingTaskStatus: 404 | 204;
 }
 
 export interface KafkaConfig {

@@ -25,6 +25,9 @@ export class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535)
   PORT: number = 3000;
 
+  @IsOptional() @Transform(toInt) @IsIn([404, 204], { message: '$property must be 404 or 204' })
+  READ_MISSING_TASK_STATUS: 404 | 204 = 404;
+
   @IsOptional() @IsString() @Matches(/^\s*[^,\s]+:\d{1,5}\s*(,\s*[^,\s]+:\d{1,5}\s*)*$/, {
     message: '$property must be a comma-separated list of host:port',
   })

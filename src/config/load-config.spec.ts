@@ -10,6 +10,7 @@ describe('loadConfig', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig({ ...AUTH });
     expect(config.http.port).toBe(3000);
+    expect(config.http.missingTaskStatus).toBe(404);
     expect(config.kafka).toMatchObject({
       brokers: ['localhost:9092'],
       topic: 'task-updates',
@@ -49,11 +50,18 @@ describe('loadConfig', () => {
     ['AUTH_KEYS', 'no-secret', /AUTH_KEYS must be comma-separated keyId:secret pairs/],
     ['AUTH_JWT_SECRET', 'short', /AUTH_JWT_SECRET must be at least 32 characters long/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+    ['READ_MISSING_TASK_STATUS', '200', /READ_MISSING_TASK_STATUS must be 404 or 204/],
+    ['READ_MISSING_TASK_STATUS', 'none', /READ_MISSING_TASK_STATUS must be 404 or 204/],
     ['KAFKA_SESSION_TIMEOUT_MS', '1000', /KAFKA_SESSION_TIMEOUT_MS/],
     ['INGEST_RETRY_MAX_MS', 'soon', /INGEST_RETRY_MAX_MS/],
   ])('rejects %s=%s with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ ...AUTH, [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ ...AUTH, [name]: value })).toThrow(message);
+  });
+
+  it('reads the answer to a missing task', () => {
+    expect(loadConfig({ ...AUTH, READ_MISSING_TASK_STATUS: '204' }).http.missingTaskStatus).toBe(204);
+    expect(loadConfig({ ...AUTH, READ_MISSING_TASK_STATUS: ' 404 ' }).http.missingTaskStatus).toBe(404);
   });
 
   it('reads the ingest retry bounds and refuses a first wait longer than the cap', () => {
@@ -82,6 +90,16 @@ describe('loadConfig', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tc-')), 'tokens');
     writeFileSync(file, '# ops tokens\nfile-token-1\n\n  file-token-2  \n');
     expect(loadConfig({ AUTH_TOKENS_FILE: file }).auth.tokens).toEqual(['file-token-1', 'file-token-2']);
+  });
+
+  it('refuses a static token longer than a request may present, naming where it came from but not the token', () => {
+    const long = 't'.repeat(4097);
+    expect(() => loadConfig({ AUTH_TOKENS: `ok,${long}` })).toThrow(/AUTH_TOKENS holds a token longer than 4096 characters/);
+    expect(() => loadConfig({ AUTH_TOKENS: `ok,${long}` })).toThrow(/^(?!.*tttt)/s);
+    const file = join(mkdtempSync(join(tmpdir(), 'tc-')), 'tokens');
+    writeFileSync(file, `ok\n${long}\n`);
+    expect(() => loadConfig({ AUTH_TOKENS_FILE: file })).toThrow(/AUTH_TOKENS_FILE holds a token longer than 4096 characters/);
+    expect(loadConfig({ AUTH_TOKENS: 't'.repeat(4096) }).auth.tokens).toEqual(['t'.repeat(4096)]);
   });
 
   it('names AUTH_TOKENS_FILE when it cannot be read', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
+import { TOKEN_MAX_LENGTH } from '../auth/token-length.js';
 import { AppConfig } from './app-config.js';
 import { ConfigError } from './config-error.js';
 import { Environment } from './environment.js';
@@ -41,7 +42,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
 
-  const tokens = [...list(parsed.AUTH_TOKENS), ...readTokensFile(parsed.AUTH_TOKENS_FILE)];
+  const inlineTokens = list(parsed.AUTH_TOKENS);
+  const fileTokens = readTokensFile(parsed.AUTH_TOKENS_FILE);
+  for (const [name, source] of [['AUTH_TOKENS', inlineTokens], ['AUTH_TOKENS_FILE', fileTokens]] as const) {
+    if (source.some((token) => token.length > TOKEN_MAX_LENGTH)) {
+      throw new ConfigError(`invalid configuration: ${name} holds a token longer than ${TOKEN_MAX_LENGTH} characters, the longest a request may present`);
+    }
+  }
+  const tokens = [...inlineTokens, ...fileTokens];
   const keys = new Map(
     list(parsed.AUTH_KEYS).map((pair) => {
       const at = pair.indexOf(':');
@@ -61,7 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
 
   return {
-    http: { port: parsed.PORT },
+    http: { port: parsed.PORT, missingTaskStatus: parsed.READ_MISSING_TASK_STATUS },
     kafka: {
       brokers: list(parsed.KAFKA_BROKERS),
       clientId: parsed.KAFKA_CLIENT_ID,

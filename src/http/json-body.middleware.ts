@@ -9,6 +9,13 @@ import {
 
 /** Requests with a body here are small JSON documents (credentials); anything bigger is refused. */
 export const JSON_BODY_LIMIT_BYTES = 4096;
+/**
+ * Deeper documents are refused. The credentials body is flat, and validation (class-transformer)
+ * recurses into every level: 1,500 levels, which fit in 4096 bytes, overflowed its stack.
+ */
+export const JSON_BODY_MAX_DEPTH = 32;
+
+const [QUOTE, BACKSLASH, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET] = [...'"\\{}[]'].map((c) => c.charCodeAt(0));
 
 /**
  * Parses a small JSON body into `req.body`, for the few routes that take one. The app has no
@@ -21,13 +28,41 @@ export class JsonBodyMiddleware implements NestMiddleware {
     if (type !== 'application/json') throw new UnsupportedMediaTypeException('Content-Type must be application/json');
     if (Number(req.headers['content-length']) > JSON_BODY_LIMIT_BYTES) throw tooLarge();
     const text = (await readBody(req)).toString('utf8');
+    let body: unknown;
     try {
-      req.body = JSON.parse(text);
+      body = JSON.parse(text);
     } catch {
       throw new BadRequestException('Malformed JSON body');
     }
+    if (nestedDeeperThan(text, JSON_BODY_MAX_DEPTH)) {
+      throw new BadRequestException(`JSON body nested deeper than ${JSON_BODY_MAX_DEPTH} levels`);
+    }
+    req.body = body;
     next();
   }
+}
+
+/**
+ * Whether valid JSON text nests objects and arrays deeper than `maxDepth`. One pass over the
+ * characters with a counter, no recursion, so no document can exhaust the stack here.
+ */
+export function nestedDeeperThan(json: string, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > maxDepth) return true;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 const tooLarge = () => new PayloadTooLargeException(`Body larger than ${JSON_BODY_LIMIT_BYTES} bytes`);

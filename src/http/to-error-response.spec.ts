@@ -1,5 +1,11 @@
 import { hostname } from 'node:os';
-import { BadRequestException, NotFoundException, PayloadTooLargeException, ServiceUnavailableException } from '@nestjs/common';
+import {
+  BadRequestException,
+  NotFoundException,
+  PayloadTooLargeException,
+  RequestTimeoutException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { DomainError } from '../common/domain-error.js';
 import { INTERNAL_ERROR_MESSAGE, toErrorResponse } from './to-error-response.js';
 
@@ -59,6 +65,8 @@ describe('toErrorResponse', () => {
       retryable: false,
     });
     expect(toErrorResponse(new PayloadTooLargeException('Body too large')).status).toBe(413);
+    expect(toErrorResponse(new PayloadTooLargeException('Body too large')).retryable).toBe(false);
+    expect(toErrorResponse(new RequestTimeoutException('Too slow'))).toMatchObject({ status: 408, retryable: true });
     expect(toErrorResponse(new BadRequestException(['keyId must be a string', 'keySecret should not be empty'])).message).toBe(
       'keyId must be a string; keySecret should not be empty',
     );

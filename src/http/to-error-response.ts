@@ -41,7 +41,8 @@ export function toErrorResponse(error: unknown): ErrorResponse {
   }
   const clientError = asClientError(error);
   if (clientError) {
-    return { ...clientError, instance: SERVER_INSTANCE, retryable: clientError.status === 429 };
+    // Too slow (408) or too many (429) may succeed later unchanged; other client errors will not.
+    return { ...clientError, instance: SERVER_INSTANCE, retryable: clientError.status === 408 || clientError.status === 429 };
   }
   return { status: 500, message: INTERNAL_ERROR_MESSAGE, instance: SERVER_INSTANCE, retryable: false };
 }

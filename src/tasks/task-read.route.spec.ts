@@ -1,5 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenVerifier } from '../auth/token-verifier.js';
+import { AppConfig } from '../config/app-config.js';
 import { etagMatches, TaskReadRoute, taskIdInPath } from './task-read.route.js';
 import { TasksService } from './tasks.service.js';
 
@@ -35,7 +36,7 @@ describe('etagMatches', () => {
 });
 
 describe('TaskReadRoute.handle', () => {
-  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService);
+  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, { http: { missingTaskStatus: 404 } } as AppConfig);
   const request = (method: string, url: string) => ({ method, url, headers: {} }) as IncomingMessage;
 
   it('leaves other methods and paths untouched for the framework', () => {

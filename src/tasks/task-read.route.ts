@@ -1,9 +1,11 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { TokenVerifier } from '../auth/token-verifier.js';
+import { AppConfig } from '../config/app-config.js';
 import { FrontRoute } from '../http/front-route.js';
 import { sendErrorResponse } from '../http/send-error-response.js';
 import { InvalidTaskIdError } from './invalid-task-id.error.js';
+import { TaskNotFoundError } from './task-not-found.error.js';
 import { TasksService } from './tasks.service.js';
 
 const TASKS = '/tasks/';
@@ -15,13 +17,19 @@ const API_TASKS = '/api/tasks/';
  * It keeps the framework's contract: the same token verifier as the global guard, the same error
  * mapping as the exception filter. Per request: match the path, verify the token, validate the id,
  * one Redis round trip, and the stored bytes written as they are, with an ETag from their version.
+ * A missing (or deleted) task is a 404 ErrorResponse, or a bare 204 when so configured.
  */
 @Injectable()
 export class TaskReadRoute implements FrontRoute {
+  private readonly missingTaskAsNoContent: boolean;
+
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly tasks: TasksService,
-  ) {}
+    config: AppConfig,
+  ) {
+    this.missingTaskAsNoContent = config.http.missingTaskStatus === 204;
+  }
 
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
@@ -45,6 +53,12 @@ export class TaskReadRoute implements FrontRoute {
       res.writeHead(200, ['Content-Type', 'application/json', 'Content-Length', String(task.value.length), 'ETag', etag]);
       res.end(task.value);
     } catch (error) {
+      if (error instanceof TaskNotFoundError && this.missingTaskAsNoContent) {
+        // Conductor OSS before 3.21.20 answered so, and its SDK resolves null for it.
+        res.writeHead(204);
+        res.end();
+        return;
+      }
       sendErrorResponse(req, res, error);
     }
   }

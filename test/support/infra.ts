@@ -44,7 +44,7 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
   const infra = infraSettings();
   const name = uniqueName(label);
   return {
-    http: { port: 0, ...overrides.http },
+    http: { port: 0, missingTaskStatus: 404, ...overrides.http },
     kafka: {
       brokers: infra.kafkaBrokers,
       clientId: name,
