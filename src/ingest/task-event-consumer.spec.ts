@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { Logger, LoggerService } from '@nestjs/common';
 import type { ConsumerRunConfig, ConsumerSubscribeTopics, EachBatchPayload } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
@@ -97,6 +98,7 @@ describe('TaskEventConsumer', () => {
 
   afterEach(async () => {
     await consumer.beforeApplicationShutdown();
+    jest.useRealTimers();
   });
 
   it('once the topics exist, subscribes from the earliest offset and runs with offsets resolved by ingest only', async () => {
@@ -187,5 +189,52 @@ describe('TaskEventConsumer', () => {
     consumers[0].disconnect = () => new Promise(() => undefined);
     await consumer.beforeApplicationShutdown();
     expect(logs).toContainEqual('warn kafka consumer did not stop within 1000 ms; closing anyway');
+  });
+
+  describe('restart backoff after crashes kafkajs will not restart from', () => {
+    const restartDelays = () => logs.flatMap((line) => /restarting in (\d+) ms/.exec(line)?.slice(1).map(Number) ?? []);
+    /** Each restart delay against the backoff step it should come from (jitter: the upper half of the step). */
+    const steps = (ceilings: number[]) =>
+      restartDelays().map((delay, index) =>
+        delay >= ceilings[index] / 2 && delay <= ceilings[index] ? `step ${ceilings[index]}` : `${delay} ms, not in [${ceilings[index] / 2}, ${ceilings[index]}]`,
+      );
+    const expected = (ceilings: number[]) => ceilings.map((ceiling) => `step ${ceiling}`);
+
+    /** Joins, crashes right away, and lets the restart happen: the loop a crash after every join makes. */
+    async function joinThenCrash(): Promise<void> {
+      const current = consumers[consumers.length - 1];
+      current.fire('GROUP_JOIN', { memberId: `member-${consumers.length}`, memberAssignment: { tasks: [0] }, duration: 5 });
+      current.fire('CRASH', { error: new Error('Not authorized'), restart: false });
+      await jest.advanceTimersByTimeAsync(restartDelays().at(-1)!);
+      expect(consumers[consumers.length - 1]).not.toBe(current);
+      expect(consumers[consumers.length - 1].runConfig).toBeDefined();
+    }
+
+    beforeEach(() => {
+      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    });
+
+    it('keeps growing while every join is followed by a crash', async () => {
+      consumer.onApplicationBootstrap();
+      await jest.advanceTimersByTimeAsync(0);
+      for (let crash = 0; crash < 6; crash += 1) await joinThenCrash();
+      const ceilings = [1000, 2000, 4000, 8000, 16_000, 30_000];
+      expect(steps(ceilings)).toEqual(expected(ceilings));
+    });
+
+    it('starts over once the consumer stayed joined for a minute; a rejoin meanwhile does not start the minute again', async () => {
+      consumer.onApplicationBootstrap();
+      await jest.advanceTimersByTimeAsync(0);
+      for (let crash = 0; crash < 3; crash += 1) await joinThenCrash();
+      const current = consumers[consumers.length - 1];
+      current.fire('GROUP_JOIN', { memberId: 'member-stable', memberAssignment: { tasks: [0] }, duration: 5 });
+      await jest.advanceTimersByTimeAsync(59_000);
+      // A rejoin (a rebalance) while up does not start the minute again.
+      current.fire('GROUP_JOIN', { memberId: 'member-stable', memberAssignment: { tasks: [0] }, duration: 5 });
+      await jest.advanceTimersByTimeAsync(1_000);
+      await joinThenCrash();
+      const ceilings = [1000, 2000, 4000, 1000];
+      expect(steps(ceilings)).toEqual(expected(ceilings));
+    });
   });
 });

@@ -24,6 +24,12 @@ const MAX_FETCH_WAIT_MS = 1000;
  */
 const MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 const MAX_BYTES_PER_FETCH = 16 * 1024 * 1024;
+/**
+ * A consumer that stays up this long after joining its group has shown that it works: only then
+ * does the backoff between restarts start over. A crash that recurs right after every join keeps
+ * growing it instead.
+ */
+const STABLE_AFTER_JOIN_MS = 60_000;
 
 /**
  * The kafkajs consumer of the source topic. Thin: lifecycle and recovery only; each batch goes to
@@ -42,6 +48,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
   private consumer: Consumer | undefined;
   private starting: Promise<void> = Promise.resolve();
   private restartTimer: NodeJS.Timeout | undefined;
+  private stableTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: KafkaClient,
@@ -57,6 +64,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping.abort();
     clearTimeout(this.restartTimer);
+    clearTimeout(this.stableTimer);
     this.ingest.stopRetrying();
     // Leave the rest of the shutdown budget to closing Redis and the producers.
     const boundMs = Math.floor((this.config.lifecycle.shutdownTimeoutMs * 2) / 3);
@@ -137,6 +145,8 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     });
     const { CRASH, GROUP_JOIN } = consumer.events;
     consumer.on(CRASH, ({ payload: { error, restart } }) => {
+      clearTimeout(this.stableTimer);
+      this.stableTimer = undefined;
       if (this.stopping.signal.aborted) return;
       if (restart) {
         this.logger.warn(`kafka consumer crashed, kafkajs restarts it: ${error.message}`);
@@ -147,7 +157,12 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
       this.restartTimer = setTimeout(() => this.restart(consumer), delayMs);
     });
     consumer.on(GROUP_JOIN, ({ payload: { memberAssignment } }) => {
-      this.startBackoff.reset();
+      if (this.startBackoff.attempts > 0 && this.stableTimer === undefined) {
+        this.stableTimer = setTimeout(() => {
+          this.stableTimer = undefined;
+          this.startBackoff.reset();
+        }, STABLE_AFTER_JOIN_MS);
+      }
       const partitions = memberAssignment[this.config.kafka.topic] ?? [];
       this.logger.log(`kafka consumer joined group ${groupId}; consuming partitions [${partitions.join(', ')}]`);
     });
