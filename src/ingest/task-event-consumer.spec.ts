@@ -1,5 +1,6 @@
+import { jest } from '@jest/globals';
 import { Logger, LoggerService } from '@nestjs/common';
-import type { ConsumerRunConfig, ConsumerSubscribeTopics, EachBatchPayload } from 'kafkajs';
+import type { ConsumerRunConfig, ConsumerSubscribeTopics, EachBatchPayload, PartitionAssigner } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
 import { TopicProvisioner } from '../kafka/topic-provisioner.js';
@@ -10,7 +11,7 @@ type Listener = (event: { payload: Record<string, unknown> }) => void;
 
 /** Stands in for a kafkajs consumer: records calls, and lets a test fire its events. */
 class FakeConsumer {
-  readonly events = { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join' };
+  readonly events = { CONNECT: 'consumer.connect', CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join' };
   readonly listeners = new Map<string, Listener>();
   subscribed: ConsumerSubscribeTopics | undefined;
   runConfig: ConsumerRunConfig | undefined;
@@ -22,7 +23,7 @@ class FakeConsumer {
     this.disconnected = true;
   };
 
-  constructor(readonly options: { retry: { restartOnFailure: (error: Error) => Promise<boolean> } }) {}
+  constructor(readonly options: { retry: { restartOnFailure: (error: Error) => Promise<boolean> }; partitionAssigners?: PartitionAssigner[] }) {}
 
   on(event: string, listener: Listener): void {
     this.listeners.set(event, listener);
@@ -36,10 +37,37 @@ class FakeConsumer {
     this.runConfig = config;
   }
 
-  fire(event: 'CRASH' | 'GROUP_JOIN', payload: Record<string, unknown>): void {
+  fire(event: 'CONNECT' | 'CRASH' | 'GROUP_JOIN', payload: Record<string, unknown> = {}): void {
     this.listeners.get(this.events[event])?.({ payload });
   }
 }
+
+/**
+ * Stands in for a kafkajs cluster (which kafkajs hands to a consumer's assigner factories) and its
+ * group coordinator: a group's members, what left, and errors to answer with first.
+ */
+class FakeCluster {
+  members: string[] = [];
+  readonly left: string[] = [];
+  readonly leaveErrors: Error[] = [];
+  connected = false;
+  readonly coordinator = {
+    describeGroups: async () => ({ groups: [{ members: this.members.map((memberId) => ({ memberId })) }] }),
+    leaveGroup: async ({ memberId }: { groupId: string; memberId: string }) => {
+      const error = this.leaveErrors.shift();
+      if (error) throw error;
+      this.left.push(memberId);
+      this.members = this.members.filter((member) => member !== memberId);
+    },
+  };
+  connect = async () => void (this.connected = true);
+  refreshMetadata = async () => undefined;
+  disconnect = async () => void (this.connected = false);
+  findGroupCoordinator = async () => this.coordinator;
+}
+
+/** A kafkajs protocol error as the coordinator answers it. */
+const protocolError = (type: string, retriable: boolean) => Object.assign(new Error(type), { type, retriable });
 
 const logs: string[] = [];
 const capture: LoggerService = {
@@ -58,6 +86,7 @@ const eventually = async (check: () => boolean, timeoutMs = 5000) => {
 
 describe('TaskEventConsumer', () => {
   let consumers: FakeConsumer[];
+  let cluster: FakeCluster;
   let nextConnect: (() => Promise<void>) | undefined;
   let provisioner: { ready: Promise<void> };
   let handled: EachBatchPayload[];
@@ -69,6 +98,7 @@ describe('TaskEventConsumer', () => {
   beforeEach(() => {
     logs.length = 0;
     consumers = [];
+    cluster = new FakeCluster();
     nextConnect = undefined;
     handled = [];
     stoppedRetrying = false;
@@ -77,6 +107,11 @@ describe('TaskEventConsumer', () => {
       kafka: {
         consumer: (options: FakeConsumer['options']) => {
           const fake = new FakeConsumer(options);
+          // Only a way to the cluster (see TaskEventConsumer.separateCluster): never connected, not counted.
+          if (options.partitionAssigners) {
+            for (const assigner of options.partitionAssigners) assigner({ cluster: cluster as never, groupId: 'group', logger: {} as never });
+            return fake;
+          }
           if (nextConnect) fake.connect = nextConnect;
           nextConnect = undefined;
           consumers.push(fake);
@@ -97,6 +132,7 @@ describe('TaskEventConsumer', () => {
 
   afterEach(async () => {
     await consumer.beforeApplicationShutdown();
+    jest.useRealTimers();
   });
 
   it('once the topics exist, subscribes from the earliest offset and runs with offsets resolved by ingest only', async () => {
@@ -144,8 +180,8 @@ describe('TaskEventConsumer', () => {
     await eventually(() => consumers[1]?.runConfig !== undefined);
     expect(consumers[0].disconnected).toBe(true);
     expect(logs).toContainEqual(expect.stringMatching(/^error kafka consumer crashed and kafkajs will not restart it; restarting in \d+ ms/));
-    consumers[1].fire('GROUP_JOIN', { memberAssignment: { tasks: [0, 2] } });
-    expect(logs).toContainEqual('log kafka consumer joined group group; consuming partitions [0, 2]');
+    consumers[1].fire('GROUP_JOIN', { memberId: 'member-2', memberAssignment: { tasks: [0, 2] }, duration: 12 });
+    expect(logs).toContainEqual('log kafka consumer joined group group in 12 ms; consuming partitions [0, 2]');
   });
 
   it('on shutdown, stops the retries, disconnects (kafkajs finishes and commits the batch in flight) and no longer restarts', async () => {
@@ -187,5 +223,121 @@ describe('TaskEventConsumer', () => {
     consumers[0].disconnect = () => new Promise(() => undefined);
     await consumer.beforeApplicationShutdown();
     expect(logs).toContainEqual('warn kafka consumer did not stop within 1000 ms; closing anyway');
+  });
+
+  it('after a crash, removes its previous member from the group through connections of its own, and says once that the join would wait for it', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { tasks: [0] }, duration: 5 });
+    cluster.members = ['member-1'];
+    consumers[0].fire('CRASH', { error: new Error('No broker available'), restart: true });
+    // kafkajs restarts it: the same consumer reaches the broker again, then joins as a new member.
+    consumers[0].fire('CONNECT');
+    consumers[0].fire('CONNECT');
+    await eventually(() => cluster.left.length > 0 && !cluster.connected);
+    expect(cluster.left).toEqual(['member-1']);
+    const waits = logs.filter((line) => line.includes('previous member'));
+    expect(waits).toEqual([
+      'log kafka consumer rejoins group group as a new member; the group still holds its previous member member-1, which would hold the join until that member\'s session expires (up to 30000 ms): removing it',
+    ]);
+
+    // Joined as the new member: a later reconnect removes nothing.
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-2', memberAssignment: { tasks: [0] }, duration: 5 });
+    consumers[0].fire('CONNECT');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(cluster.left).toEqual(['member-1']);
+  });
+
+  it('removes nothing, and says nothing, when the previous member already left or never was', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    consumers[0].fire('CONNECT');
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { tasks: [0] }, duration: 5 });
+    consumers[0].fire('CRASH', { error: new Error('x'), restart: true });
+    consumers[0].fire('CONNECT');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(cluster.left).toEqual([]);
+    expect(logs.filter((line) => line.includes('previous member'))).toEqual([]);
+  });
+
+  it('asks again while the coordinator is loading; a member whose session expired meanwhile is gone too', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { tasks: [0] }, duration: 5 });
+    cluster.members = ['member-1'];
+    cluster.leaveErrors.push(protocolError('COORDINATOR_LOAD_IN_PROGRESS', true));
+    consumers[0].fire('CRASH', { error: new Error('x'), restart: true });
+    consumers[0].fire('CONNECT');
+    await eventually(() => cluster.left.length > 0);
+    expect(cluster.left).toEqual(['member-1']);
+
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-2', memberAssignment: { tasks: [0] }, duration: 5 });
+    cluster.members = ['member-2'];
+    cluster.leaveErrors.push(protocolError('UNKNOWN_MEMBER_ID', false));
+    consumers[0].fire('CRASH', { error: new Error('x'), restart: true });
+    consumers[0].fire('CONNECT');
+    await eventually(() => !cluster.connected && cluster.leaveErrors.length === 0);
+    expect(logs.filter((line) => line.startsWith('warn') && line.includes('previous member'))).toEqual([]);
+  });
+
+  it('says once that the join may wait out the session timeout when the previous member cannot be removed', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { tasks: [0] }, duration: 5 });
+    cluster.members = ['member-1'];
+    cluster.leaveErrors.push(protocolError('GROUP_AUTHORIZATION_FAILED', false));
+    consumers[0].fire('CRASH', { error: new Error('x'), restart: true });
+    consumers[0].fire('CONNECT');
+    await eventually(() => logs.some((line) => line.startsWith('warn kafka consumer rejoins')));
+    expect(logs.filter((line) => line.startsWith('warn kafka consumer rejoins'))).toEqual([
+      'warn kafka consumer rejoins group group as a new member but could not remove its previous member member-1; the join may wait up to 30000 ms for that member\'s session to expire: GROUP_AUTHORIZATION_FAILED',
+    ]);
+  });
+
+  describe('restart backoff after crashes kafkajs will not restart from', () => {
+    const restartDelays = () => logs.flatMap((line) => /restarting in (\d+) ms/.exec(line)?.slice(1).map(Number) ?? []);
+    /** Each restart delay against the backoff step it should come from (jitter: the upper half of the step). */
+    const steps = (ceilings: number[]) =>
+      restartDelays().map((delay, index) =>
+        delay >= ceilings[index] / 2 && delay <= ceilings[index] ? `step ${ceilings[index]}` : `${delay} ms, not in [${ceilings[index] / 2}, ${ceilings[index]}]`,
+      );
+    const expected = (ceilings: number[]) => ceilings.map((ceiling) => `step ${ceiling}`);
+
+    /** Joins, crashes right away, and lets the restart happen: the loop a crash after every join makes. */
+    async function joinThenCrash(): Promise<void> {
+      const current = consumers[consumers.length - 1];
+      current.fire('GROUP_JOIN', { memberId: `member-${consumers.length}`, memberAssignment: { tasks: [0] }, duration: 5 });
+      current.fire('CRASH', { error: new Error('Not authorized'), restart: false });
+      await jest.advanceTimersByTimeAsync(restartDelays().at(-1)!);
+      expect(consumers[consumers.length - 1]).not.toBe(current);
+      expect(consumers[consumers.length - 1].runConfig).toBeDefined();
+    }
+
+    beforeEach(() => {
+      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    });
+
+    it('keeps growing while every join is followed by a crash', async () => {
+      consumer.onApplicationBootstrap();
+      await jest.advanceTimersByTimeAsync(0);
+      for (let crash = 0; crash < 6; crash += 1) await joinThenCrash();
+      const ceilings = [1000, 2000, 4000, 8000, 16_000, 30_000];
+      expect(steps(ceilings)).toEqual(expected(ceilings));
+    });
+
+    it('starts over once the consumer stayed joined for a minute; a rejoin meanwhile does not start the minute again', async () => {
+      consumer.onApplicationBootstrap();
+      await jest.advanceTimersByTimeAsync(0);
+      for (let crash = 0; crash < 3; crash += 1) await joinThenCrash();
+      const current = consumers[consumers.length - 1];
+      current.fire('GROUP_JOIN', { memberId: 'member-stable', memberAssignment: { tasks: [0] }, duration: 5 });
+      await jest.advanceTimersByTimeAsync(59_000);
+      // A rejoin (a rebalance) while up does not start the minute again.
+      current.fire('GROUP_JOIN', { memberId: 'member-stable', memberAssignment: { tasks: [0] }, duration: 5 });
+      await jest.advanceTimersByTimeAsync(1_000);
+      await joinThenCrash();
+      const ceilings = [1000, 2000, 4000, 1000];
+      expect(steps(ceilings)).toEqual(expected(ceilings));
+    });
   });
 });

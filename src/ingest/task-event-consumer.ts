@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import type { Consumer } from 'kafkajs';
+import kafkajs, { type Cluster, type Consumer } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
 import { TopicProvisioner } from '../kafka/topic-provisioner.js';
@@ -24,6 +24,17 @@ const MAX_FETCH_WAIT_MS = 1000;
  */
 const MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 const MAX_BYTES_PER_FETCH = 16 * 1024 * 1024;
+/**
+ * A consumer that stays up this long after joining its group has shown that it works: only then
+ * does the backoff between restarts start over. A crash that recurs right after every join keeps
+ * growing it instead.
+ */
+const STABLE_AFTER_JOIN_MS = 60_000;
+
+/** kafkajs's group coordinator broker: `leaveGroup` is what its own consumer leaves with; its typings omit it. */
+interface GroupCoordinator {
+  leaveGroup(request: { groupId: string; memberId: string }): Promise<unknown>;
+}
 
 /**
  * The kafkajs consumer of the source topic. Thin: lifecycle and recovery only; each batch goes to
@@ -33,6 +44,9 @@ const MAX_BYTES_PER_FETCH = 16 * 1024 * 1024;
  * restarts the consumer after a crash; when it will not (a non-retriable error), this restarts it
  * itself with backoff. On shutdown the batch in flight finishes, its offsets are committed, the
  * group is left and the connections close, all within a bound.
+ *
+ * After a crash the consumer rejoins as a new member, and first removes the member it was from
+ * the group (see `removePreviousMember`).
  */
 @Injectable()
 export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -42,6 +56,12 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
   private consumer: Consumer | undefined;
   private starting: Promise<void> = Promise.resolve();
   private restartTimer: NodeJS.Timeout | undefined;
+  private stableTimer: NodeJS.Timeout | undefined;
+  /** The group member this service is, once joined. */
+  private memberId: string | undefined;
+  /** A member of this service's that a crash left behind in the group, until it is removed. */
+  private previousMemberId: string | undefined;
+  private removing: Promise<void> | undefined;
 
   constructor(
     private readonly client: KafkaClient,
@@ -57,6 +77,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping.abort();
     clearTimeout(this.restartTimer);
+    clearTimeout(this.stableTimer);
     this.ingest.stopRetrying();
     // Leave the rest of the shutdown budget to closing Redis and the producers.
     const boundMs = Math.floor((this.config.lifecycle.shutdownTimeoutMs * 2) / 3);
@@ -73,6 +94,8 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     // kafkajs lets the batch in flight finish and commits what it resolved before leaving the group.
     await consumer?.disconnect().catch((error: Error) => this.logger.warn(`kafka consumer did not disconnect cleanly: ${error.message}`));
     await this.starting;
+    // A removal of a previous member still under way ends at its next step and closes its connections.
+    await this.removing;
     this.logger.log('kafka consumer stopped');
   }
 
@@ -135,8 +158,13 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
         restartOnFailure: async () => !this.stopping.signal.aborted,
       },
     });
-    const { CRASH, GROUP_JOIN } = consumer.events;
+    const { CONNECT, CRASH, GROUP_JOIN } = consumer.events;
     consumer.on(CRASH, ({ payload: { error, restart } }) => {
+      // Whether kafkajs restarts it or this does, the consumer comes back as a new member.
+      this.previousMemberId = this.memberId ?? this.previousMemberId;
+      this.memberId = undefined;
+      clearTimeout(this.stableTimer);
+      this.stableTimer = undefined;
       if (this.stopping.signal.aborted) return;
       if (restart) {
         this.logger.warn(`kafka consumer crashed, kafkajs restarts it: ${error.message}`);
@@ -146,12 +174,103 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
       this.logger.error(`kafka consumer crashed and kafkajs will not restart it; restarting in ${delayMs} ms: ${error.message}`);
       this.restartTimer = setTimeout(() => this.restart(consumer), delayMs);
     });
-    consumer.on(GROUP_JOIN, ({ payload: { memberAssignment } }) => {
-      this.startBackoff.reset();
+    // Emitted once the consumer reaches a broker, and again each time kafkajs (re)starts its group,
+    // before the join.
+    consumer.on(CONNECT, () => {
+      const previous = this.previousMemberId;
+      if (previous === undefined || this.removing) return;
+      this.removing = this.removePreviousMember(previous).finally(() => (this.removing = undefined));
+    });
+    consumer.on(GROUP_JOIN, ({ payload: { memberId, memberAssignment, duration } }) => {
+      this.memberId = memberId;
+      if (this.startBackoff.attempts > 0 && this.stableTimer === undefined) {
+        this.stableTimer = setTimeout(() => {
+          this.stableTimer = undefined;
+          this.startBackoff.reset();
+        }, STABLE_AFTER_JOIN_MS);
+      }
       const partitions = memberAssignment[this.config.kafka.topic] ?? [];
-      this.logger.log(`kafka consumer joined group ${groupId}; consuming partitions [${partitions.join(', ')}]`);
+      this.logger.log(`kafka consumer joined group ${groupId} in ${duration} ms; consuming partitions [${partitions.join(', ')}]`);
     });
     return consumer;
+  }
+
+  /**
+   * Removes the member this service was before a crash, so that the new member's join does not
+   * wait for it.
+   *
+   * kafkajs cannot ride out a broker restart as the same member: with the broker gone, its fetch
+   * drops the broker from the pool (consumerGroup.js `recoverFromFetch`), the fetch manager then
+   * finds no broker and the runner bails (fetchManager.js `createFetchers`, runner.js
+   * `scheduleFetchManager`), or the client's connection retries run out first (brokerPool.js
+   * `connect`), an error the runner does not retry; either way it crashes, whatever the retry
+   * settings. Every (re)start builds a new ConsumerGroup with no member id (consumer/index.js
+   * `start`, consumerGroup.js constructor), so it joins as a new member. The restarted coordinator
+   * has reloaded the old member from __consumer_offsets and holds the rebalance until that member
+   * rejoins or its session expires: the join waited out the whole session timeout (30 s by
+   * default). kafkajs has no static membership to rejoin as the same member, and a shorter session
+   * timeout would only shorten that wait while making slow batches more likely to cost the
+   * partitions. So the new consumer asks the coordinator to remove the old member (a LeaveGroup on
+   * its behalf, as the old consumer would have sent had the broker been there): the join then
+   * completes at once.
+   */
+  private async removePreviousMember(memberId: string): Promise<void> {
+    const { groupId, sessionTimeoutMs } = this.config.kafka;
+    const cluster = this.separateCluster();
+    const backoff = new RetryBackoff(200, 2000);
+    const deadline = Date.now() + sessionTimeoutMs;
+    let said = false;
+    while (!this.stopping.signal.aborted && this.previousMemberId === memberId) {
+      try {
+        await cluster.connect();
+        await cluster.refreshMetadata();
+        const coordinator = await cluster.findGroupCoordinator({ groupId });
+        // Gone already if kafkajs could leave the group when it stopped the crashed consumer.
+        const { groups } = (await coordinator.describeGroups({ groupIds: [groupId] })) as { groups: { members: { memberId: string }[] }[] };
+        if (!groups[0]?.members.some((member) => member.memberId === memberId)) break;
+        if (!said) {
+          said = true;
+          this.logger.log(
+            `kafka consumer rejoins group ${groupId} as a new member; the group still holds its previous member ${memberId}, which would hold the join until that member's session expires (up to ${sessionTimeoutMs} ms): removing it`,
+          );
+        }
+        await (coordinator as unknown as GroupCoordinator).leaveGroup({ groupId, memberId });
+        break;
+      } catch (error) {
+        // Its session expired meanwhile.
+        if ((error as { type?: string }).type === 'UNKNOWN_MEMBER_ID') break;
+        const delayMs = backoff.next();
+        if (!(error as { retriable?: boolean }).retriable || Date.now() + delayMs > deadline) {
+          this.logger.warn(
+            `kafka consumer rejoins group ${groupId} as a new member but could not remove its previous member ${memberId}; the join may wait up to ${sessionTimeoutMs} ms for that member's session to expire: ${(error as Error).message}`,
+          );
+          break;
+        }
+        await sleep(delayMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      }
+    }
+    await cluster.disconnect().catch(() => undefined);
+    if (this.previousMemberId === memberId) this.previousMemberId = undefined;
+  }
+
+  /**
+   * A kafkajs cluster client with connections of its own: the new member's JoinGroup, held by the
+   * coordinator until the old member is gone, would hold back a LeaveGroup sent after it on the
+   * same connection (a broker answers each connection's requests in order). kafkajs hands a
+   * cluster to partition assigners only, so it comes from a consumer that is never connected.
+   */
+  private separateCluster(): Cluster {
+    let cluster: Cluster | undefined;
+    this.client.kafka.consumer({
+      groupId: this.config.kafka.groupId,
+      partitionAssigners: [
+        (options) => {
+          cluster = options.cluster;
+          return kafkajs.PartitionAssigners.roundRobin(options);
+        },
+      ],
+    });
+    return cluster!;
   }
 
   private restart(crashed: Consumer): void {

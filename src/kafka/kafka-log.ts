@@ -1,0 +1,68 @@
+import kafkajs, { type LogEntry, type logCreator } from 'kafkajs';
+
+const { logLevel } = kafkajs;
+
+/** Where kafkajs's entries go: a Nest `Logger`, or anything with its methods. */
+export interface KafkaLogSink {
+  error(message: string): void;
+  warn(message: string): void;
+  log(message: string): void;
+  debug(message: string): void;
+}
+
+/** While Kafka stays unreachable, one connection error is logged at most this often. */
+export const CONNECTION_ERROR_LOG_INTERVAL_MS = 30_000;
+
+/**
+ * kafkajs's ways of saying that a broker cannot be reached: a refused, reset, timed-out or closed
+ * connection, an unresolvable host, or no broker left to fetch from (and the consumer crashes
+ * that carry those messages).
+ */
+const CONNECTION_FAILURE =
+  /Connection error|Connection timeout|Closed connection|No broker available|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/;
+
+const toSinkLevel: Record<number, keyof KafkaLogSink> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'log',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/**
+ * Routes kafkajs's log entries to `sink`, one line each, except connection errors: while a broker
+ * is unreachable kafkajs logs two or three of them per reconnect attempt, from several of its
+ * components, for as long as the outage lasts. The first is logged as it comes; later ones, of
+ * whatever component, are counted and one is logged at most every `intervalMs` with that count.
+ * Every other entry passes through unchanged.
+ */
+export function kafkaLogCreator(sink: KafkaLogSink, intervalMs = CONNECTION_ERROR_LOG_INTERVAL_MS, now: () => number = Date.now): logCreator {
+  let loggedAt: number | undefined;
+  let suppressed = 0;
+  return () =>
+    ({ namespace, level, log }: LogEntry) => {
+      const { message, timestamp: _timestamp, logger: _logger, ...extra } = log;
+      const write = sink[toSinkLevel[level] ?? 'log'].bind(sink);
+      if (level > logLevel.WARN || !CONNECTION_FAILURE.test(message)) {
+        write(`${namespace}: ${message}${detail(extra)}`);
+        return;
+      }
+      const at = now();
+      if (loggedAt !== undefined && at - loggedAt < intervalMs) {
+        suppressed += 1;
+        return;
+      }
+      // The stack of a refused connection says nothing an operator can use.
+      const { stack: _stack, ...context } = extra;
+      const note =
+        loggedAt === undefined || suppressed === 0
+          ? `further connection errors are counted and logged at most every ${Math.round(intervalMs / 1000)} s`
+          : `${suppressed} more since the last one logged, ${Math.round((at - loggedAt) / 1000)} s ago`;
+      write(`${namespace}: ${message}${detail(context)} (${note})`);
+      loggedAt = at;
+      suppressed = 0;
+    };
+}
+
+function detail(extra: Record<string, unknown>): string {
+  return Object.keys(extra).length > 0 ? ` ${JSON.stringify(extra)}` : '';
+}
