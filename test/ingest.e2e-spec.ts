@@ -128,8 +128,9 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
   it('a keyless event cannot reach the compacted source topic: the broker refuses it to the producer', async () => {
     // So "a missing key means the value's taskId" (and MISSING_KEY for a keyless tombstone, covered by
     // the decoder's unit tests) applies only to a pre-existing topic that is not compacted.
-    await expect(kafka.send(config.kafka.topic, [{ key: null, value: sampleTaskBytes('keyless', 0) }])).rejects.toThrow();
-    await expect(kafka.send(config.kafka.topic, [{ key: null, value: null }])).rejects.toThrow();
+    const refusal = { name: 'KafkaJSProtocolError', type: 'INVALID_RECORD' };
+    await expect(kafka.send(config.kafka.topic, [{ key: null, value: sampleTaskBytes('keyless', 0) }])).rejects.toMatchObject(refusal);
+    await expect(kafka.send(config.kafka.topic, [{ key: null, value: null }])).rejects.toMatchObject(refusal);
   });
 
   it('dead-letters each kind of invalid event with its original key, value and headers, logs each once, and keeps consuming', async () => {

@@ -20,6 +20,12 @@ const FAILURE_LOG_INTERVAL_MS = 10_000;
  * ones to the projection in one round trip, dead-letter the invalid ones, and only then resolve
  * the batch's offsets (kafkajs commits them as soon as this returns).
  *
+ * The rule: only a reachability failure of Redis or Kafka may hold a partition. Whatever is
+ * deterministic about one event (its bytes, fields, headers or size, or a decoder defect on it)
+ * dead-letters that event; the dead-letter publisher itself steps down to a smaller letter rather
+ * than fail on one. A failure that is neither (Redis refusing writes, no permission on the
+ * dead-letter topic) is retried like an outage, with growing backoff, logged once per interval.
+ *
  * If the projection or the dead-letter topic cannot be reached, the same batch is retried with
  * capped exponential backoff, heartbeating meanwhile. Nothing is resolved and kafkajs fetches
  * nothing more for this consumer until it succeeds, so an outage skips nothing. On shutdown the

@@ -64,4 +64,11 @@ describe('kafkaLogCreator', () => {
       'error Connection: Connection error: read ECONNRESET {"broker":"127.0.0.1:9092"} (1 more since the last one logged, 600 s ago)',
     ]);
   });
+
+  it('logs at debug the record refusals the dead-letter publisher handles and reports itself', () => {
+    const tooLarge = 'The request included a message larger than the max message size the server will accept';
+    log(entry('Connection', logLevel.ERROR, `Response Produce(key: 0, version: 7)`, { error: tooLarge }));
+    log(entry('Producer', logLevel.ERROR, tooLarge, { retryCount: 0 }));
+    expect(lines).toEqual(['debug Connection: Response Produce(key: 0, version: 7) {"error":"The request included a message larger than the max message size the server will accept"}', `debug Producer: ${tooLarge} {"retryCount":0}`]);
+  });
 });

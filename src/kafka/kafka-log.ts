@@ -21,6 +21,13 @@ export const CONNECTION_ERROR_LOG_INTERVAL_MS = 30_000;
 const CONNECTION_FAILURE =
   /Connection error|Connection timeout|Closed connection|No broker available|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/;
 
+/**
+ * Broker refusals of a record that the caller handles and reports itself: the dead-letter
+ * publisher sends a refused dead letter again with less, and logs the outcome once. kafkajs logs
+ * each refusal at ERROR twice (connection and producer); those lines go to debug.
+ */
+const HANDLED_BY_CALLER = /larger than the max message size the server will accept/;
+
 const toSinkLevel: Record<number, keyof KafkaLogSink> = {
   [logLevel.ERROR]: 'error',
   [logLevel.WARN]: 'warn',
@@ -41,7 +48,8 @@ export function kafkaLogCreator(sink: KafkaLogSink, intervalMs = CONNECTION_ERRO
   return () =>
     ({ namespace, level, log }: LogEntry) => {
       const { message, timestamp: _timestamp, logger: _logger, ...extra } = log;
-      const write = sink[toSinkLevel[level] ?? 'log'].bind(sink);
+      const handled = HANDLED_BY_CALLER.test(message) || (typeof extra.error === 'string' && HANDLED_BY_CALLER.test(extra.error));
+      const write = sink[handled ? 'debug' : (toSinkLevel[level] ?? 'log')].bind(sink);
       if (level > logLevel.WARN || !CONNECTION_FAILURE.test(message)) {
         write(`${namespace}: ${message}${detail(extra)}`);
         return;
