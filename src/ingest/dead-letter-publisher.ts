@@ -9,7 +9,8 @@ export abstract class DeadLetterPublisher {
   /**
    * Publishes the dead letters, each with its original key, value and headers plus the
    * `x-dlq-*` headers, and logs each once. Resolves when all are stored; rejects (retryable)
-   * when the dead-letter topic cannot be reached, in which case none is logged.
+   * when the dead-letter topic cannot be reached, in which case none is logged. Calls `heartbeat`
+   * between requests when it needs several, so a long publish keeps the consumer in its group.
    */
-  abstract publish(letters: readonly DeadLetter[]): Promise<void>;
+  abstract publish(letters: readonly DeadLetter[], heartbeat?: () => Promise<void>): Promise<void>;
 }

@@ -61,7 +61,7 @@ export class IngestService {
       applied = await this.projection.applyBatch(events);
     };
     if (events.length > 0 && !(await this.untilDone('projection', payload, apply))) return;
-    if (letters.length > 0 && !(await this.untilDone('dead-letter topic', payload, () => this.deadLetters.publish(letters)))) return;
+    if (letters.length > 0 && !(await this.untilDone('dead-letter topic', payload, () => this.deadLetters.publish(letters, () => payload.heartbeat())))) return;
 
     payload.resolveOffset(batch.lastOffset());
     await payload.heartbeat();

@@ -142,6 +142,9 @@ describe('toDeadLetterMessage', () => {
 /** A kafkajs producer that refuses records as a broker would, by size, or fails as an unreachable one. */
 class FakeProducer {
   readonly sent: Message[] = [];
+  requests = 0;
+  /** A fault inside kafkajs itself, as its retrier reports one. */
+  internalFault = false;
   /** Largest record, in encoded bytes, the topic takes. */
   maxRecordBytes = Number.POSITIVE_INFINITY;
   unreachable = false;
@@ -150,6 +153,11 @@ class FakeProducer {
   async disconnect(): Promise<void> {}
 
   async send({ messages }: ProducerRecord): Promise<void> {
+    this.requests += 1;
+    if (this.internalFault) {
+      const cause = new TypeError("Cannot read properties of undefined (reading 'map')");
+      throw Object.assign(new Error(cause.message, { cause }), { name: 'KafkaJSNonRetriableError' });
+    }
     if (this.unreachable) throw Object.assign(new Error('Connection error: connect ECONNREFUSED'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false });
     // kafkajs encodes the whole batch before sending: an unencodable record fails it here, as in production.
     const sizes = messages.map((message) => encodeRecord(message).buffer.length);
@@ -212,6 +220,35 @@ describe('KafkaDeadLetterPublisher', () => {
     await publisher.publish([letter('1', 10, 10, 'k'.repeat(2000)), letter('2', 10, 10)]);
     expect(producer.sent.map((message) => (message.headers as IHeaders)['x-dlq-source-offset'])).toEqual(['2']);
     expect(publisher.undeliverable).toBe(1);
+  });
+
+  it('finds the one refused letter among thousands by halves, heartbeating between requests', async () => {
+    producer.maxRecordBytes = 1000;
+    const letters = Array.from({ length: 4000 }, (_, index) => letter(String(index), index === 2500 ? 2000 : 10, 10));
+    let heartbeats = 0;
+    await publisher.publish(letters, async () => void (heartbeats += 1));
+    expect(producer.sent).toHaveLength(4000);
+    expect(producer.sent.filter((message) => (message.headers as IHeaders)['x-dlq-value-omitted'] === '2000 bytes')).toHaveLength(1);
+    // 2 log2(4000) is about 24: one request per level on the way down and one for each other half.
+    expect(producer.requests).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(4000)) + 2);
+    expect(heartbeats).toBeGreaterThanOrEqual(Math.ceil(Math.log2(4000)));
+  });
+
+  it('sends a letter kafkajs cannot encode alone, down to the least, and the others in one request', async () => {
+    const unencodable = letter('1', 10, 10);
+    const key = { toString: () => { throw new TypeError('not bytes'); } };
+    const broken = { ...unencodable, message: { ...unencodable.message, key: key as unknown as Buffer } };
+    await publisher.publish([broken, letter('2', 10, 10), letter('3', 10, 10)]);
+    expect(producer.sent.map((message) => (message.headers as IHeaders)['x-dlq-source-offset'])).toEqual(['2', '3']);
+    expect(producer.requests).toBe(1);
+    expect(publisher.undeliverable).toBe(1);
+  });
+
+  it('rejects on a fault inside kafkajs, skipping nothing: only the broker refusing the record steps down', async () => {
+    producer.internalFault = true;
+    await expect(publisher.publish([letter('1', 10, 10), letter('2', 10, 10)])).rejects.toThrow(/reading 'map'/);
+    expect(producer.requests).toBe(1);
+    expect(publisher.undeliverable).toBe(0);
   });
 
   it('rejects, sending nothing less, when the topic cannot be reached', async () => {

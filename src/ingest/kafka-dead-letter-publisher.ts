@@ -3,7 +3,7 @@ import kafkajs from 'kafkajs';
 import type { IHeaders, Message, Producer } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
-import { LinearDefaultPartitioner } from '../kafka/kafkajs-hardening.js';
+import { encodesAsRecord, LinearDefaultPartitioner } from '../kafka/kafkajs-hardening.js';
 import { DeadLetter } from './dead-letter.js';
 import { DeadLetterPublisher } from './dead-letter-publisher.js';
 
@@ -11,8 +11,6 @@ const { CompressionTypes } = kafkajs;
 
 /** Broker answers that refuse a record for what it is, so sending it again unchanged cannot help. */
 const REFUSED_BY_BROKER = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
-/** Errors thrown while kafkajs encodes a record: about the record itself, never about the broker. */
-const REFUSED_BY_ENCODER = new Set(['TypeError', 'RangeError']);
 
 /** What a dead letter still carries, from whole down to the least that says where the event is. */
 type Rung = 'whole' | 'without value' | 'without value and headers';
@@ -23,8 +21,8 @@ const RUNGS: readonly Rung[] = ['whole', 'without value', 'without value and hea
  * event was. Delivery is at least once, like everything else in ingest: a publish that fails
  * part-way is repeated whole.
  *
- * A dead letter always ends somewhere. One the topic refuses for what it is (too large, or bytes
- * kafkajs cannot encode) is sent again with less: first without its value, then also without its
+ * A dead letter always ends somewhere. One the topic refuses for what it is (too large), or that
+ * kafkajs could not encode (checked before sending), is sent again with less: first without its value, then also without its
  * original headers, each omission named in an `x-dlq-*` header; the original stays readable in the
  * source topic at the offset the headers give. If even the key and the `x-dlq-*` headers are
  * refused, the letter is logged at error with its coordinates and counted, and ingest moves on.
@@ -56,24 +54,44 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
     return this.undeliverableCount;
   }
 
-  async publish(letters: readonly DeadLetter[]): Promise<void> {
+  async publish(letters: readonly DeadLetter[], heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
     if (letters.length === 0) return;
     await this.connect();
-    let sent: Map<DeadLetter, Rung | undefined>;
-    try {
-      await this.send(letters.map((letter) => toDeadLetterMessage(letter, 'whole')));
-      sent = new Map(letters.map((letter) => [letter, 'whole']));
-    } catch (error) {
-      if (!isRefusedRecord(error)) throw error;
-      // One of them (or all of them together) is refused: find out which, one by one.
-      sent = new Map();
-      for (const letter of letters) sent.set(letter, await this.sendAlone(letter));
+    const sent = new Map<DeadLetter, Rung | undefined>();
+    // One letter kafkajs cannot encode would fail the whole request it joins.
+    const encodable: DeadLetter[] = [];
+    for (const letter of letters) {
+      if (encodesAsRecord(toDeadLetterMessage(letter, 'whole'))) encodable.push(letter);
+      else sent.set(letter, await this.sendAlone(letter, heartbeat));
     }
+    if (encodable.length > 0) await this.sendGroup(encodable, sent, heartbeat);
     for (const [letter, rung] of sent) this.report(letter, rung);
   }
 
   async onApplicationShutdown(): Promise<void> {
     if (this.connected) await this.producer.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * Sends the letters whole in one request. If the topic refuses it, the halves are sent on their
+   * own, down to the one letter that is refused: one refused letter among N costs about 2 log2 N
+   * requests, not N, and the consumer heartbeats between them.
+   */
+  private async sendGroup(letters: readonly DeadLetter[], sent: Map<DeadLetter, Rung | undefined>, heartbeat: () => Promise<void>): Promise<void> {
+    if (letters.length === 1) {
+      sent.set(letters[0], await this.sendAlone(letters[0], heartbeat));
+      return;
+    }
+    try {
+      await this.send(letters.map((letter) => toDeadLetterMessage(letter, 'whole')));
+      for (const letter of letters) sent.set(letter, 'whole');
+    } catch (error) {
+      if (!isRefusedRecord(error)) throw error;
+      await heartbeat();
+      const half = Math.ceil(letters.length / 2);
+      await this.sendGroup(letters.slice(0, half), sent, heartbeat);
+      await this.sendGroup(letters.slice(half), sent, heartbeat);
+    }
   }
 
   private connect(): Promise<void> {
@@ -91,16 +109,22 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
   }
 
   /** Sends one letter with as much as the topic takes; undefined if it takes none of it. */
-  private async sendAlone(letter: DeadLetter): Promise<Rung | undefined> {
+  private async sendAlone(letter: DeadLetter, heartbeat: () => Promise<void>): Promise<Rung | undefined> {
     let refusal: unknown;
     for (const rung of RUNGS) {
       if (rung === 'without value' && letter.message.value === null) continue;
+      const message = toDeadLetterMessage(letter, rung);
+      if (!encodesAsRecord(message)) {
+        refusal = new Error('kafkajs cannot encode it');
+        continue;
+      }
       try {
-        await this.send([toDeadLetterMessage(letter, rung)]);
+        await this.send([message]);
         return rung;
       } catch (error) {
         if (!isRefusedRecord(error)) throw error;
         refusal = error;
+        await heartbeat();
       }
     }
     this.undeliverableCount += 1;
@@ -181,10 +205,13 @@ function forwardableHeaders(consumed: IHeaders | undefined): ForwardableHeaders 
   return { headers, nullNames, count, bytes };
 }
 
-/** True when the error is about the record sent, so sending it unchanged will fail again. */
+/**
+ * True when the broker refused the record sent, so sending it unchanged will fail again. Any
+ * other error (unreachable, timed out, not permitted, or a fault inside kafkajs) is not about the
+ * record: it rejects, and ingest holds the partition and retries.
+ */
 function isRefusedRecord(error: unknown): boolean {
   for (let cause = error; cause instanceof Error; cause = cause.cause) {
-    if (REFUSED_BY_ENCODER.has(cause.name)) return true;
     if (REFUSED_BY_BROKER.has((cause as Error & { type?: string }).type ?? '')) return true;
   }
   return false;
