@@ -248,6 +248,28 @@ describe('TaskEventConsumer', () => {
     expect(cluster.left).toEqual(['member-1']);
   });
 
+  it('a crash while a removal is under way has its own member removed once that removal ends', async () => {
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    cluster.connect = async () => {
+      await blocked;
+      cluster.connected = true;
+    };
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { tasks: [0] }, duration: 5 });
+    consumers[0].fire('CRASH', { error: new Error('x'), restart: true });
+    consumers[0].fire('CONNECT');
+    // The first removal waits on the broker; meanwhile the consumer joins as member-2 and crashes again.
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-2', memberAssignment: { tasks: [0] }, duration: 5 });
+    cluster.members = ['member-2'];
+    consumers[0].fire('CRASH', { error: new Error('x'), restart: true });
+    consumers[0].fire('CONNECT');
+    release();
+    await eventually(() => cluster.left.length > 0);
+    expect(cluster.left).toEqual(['member-2']);
+  });
+
   it('removes nothing, and says nothing, when the previous member already left or never was', async () => {
     consumer.onApplicationBootstrap();
     await eventually(() => consumers[0]?.runConfig !== undefined);

@@ -176,11 +176,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     });
     // Emitted once the consumer reaches a broker, and again each time kafkajs (re)starts its group,
     // before the join.
-    consumer.on(CONNECT, () => {
-      const previous = this.previousMemberId;
-      if (previous === undefined || this.removing) return;
-      this.removing = this.removePreviousMember(previous).finally(() => (this.removing = undefined));
-    });
+    consumer.on(CONNECT, () => this.startRemovingPreviousMember());
     consumer.on(GROUP_JOIN, ({ payload: { memberId, memberAssignment, duration } }) => {
       this.memberId = memberId;
       if (this.startBackoff.attempts > 0 && this.stableTimer === undefined) {
@@ -193,6 +189,19 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
       this.logger.log(`kafka consumer joined group ${groupId} in ${duration} ms; consuming partitions [${partitions.join(', ')}]`);
     });
     return consumer;
+  }
+
+  /**
+   * Starts removing the previous member, unless a removal is under way. One that ends while a
+   * newer crash has left another member behind starts over for that one.
+   */
+  private startRemovingPreviousMember(): void {
+    const previous = this.previousMemberId;
+    if (previous === undefined || this.removing || this.stopping.signal.aborted) return;
+    this.removing = this.removePreviousMember(previous).finally(() => {
+      this.removing = undefined;
+      if (this.previousMemberId !== undefined && this.previousMemberId !== previous) this.startRemovingPreviousMember();
+    });
   }
 
   /**
