@@ -68,6 +68,13 @@ describe('kafkajs hardening', () => {
       );
     });
 
+    it('installs once, however often it is called', () => {
+      const patched = (Decoder as unknown as { prototype: { readVarIntArray: unknown } }).prototype.readVarIntArray;
+      hardenKafkajsHeaderDecoding();
+      expect((Decoder as unknown as { prototype: { readVarIntArray: unknown } }).prototype.readVarIntArray).toBe(patched);
+      expect(decodedHeaders([{ name: 'a', value: Buffer.from('1') }])).toEqual({ a: Buffer.from('1') });
+    });
+
     it('decodes 100,000 headers: the merge does one step per header', () => {
       // kafkajs's own merge copies every earlier header for each one: 5 * 10^9 copies here.
       const headers = Array.from({ length: 100_000 }, (_, index) => ({ name: `h${index % 50_000}`, value: Buffer.from('v') }));

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { ICustomPartitioner, IHeaders } from 'kafkajs';
+import type { ICustomPartitioner, IHeaders, Message } from 'kafkajs';
 
 /*
  * Two codecs of kafkajs 2.2.4 take time that grows with the square of their input, and both run
@@ -24,28 +24,33 @@ interface KafkajsDecoder {
 
 const Decoder = require('kafkajs/src/protocol/decoder.js') as { prototype: KafkajsDecoder };
 const decodeHeader = require('kafkajs/src/protocol/recordBatch/header/v0/decoder.js') as Reader;
+const encodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (record: Message) => unknown;
 const createPartitioner = require('kafkajs/src/producer/partitioners/legacy/partitioner.js') as (
   hash: (key: Buffer | string) => number,
 ) => ICustomPartitioner;
 
-let installed = false;
+/** Marks kafkajs's decoder as patched, for every copy of this module (a Symbol.for is process-wide). */
+const PATCHED = Symbol.for('task-cache.kafkajs.linear-header-decoding');
 
 /**
- * Makes kafkajs decode record headers in linear time. Idempotent; call it before any consumer
- * fetches. The decoded shape is kafkajs's own (one value, or an array of them for a repeated
- * name), except that a header named like an `Object.prototype` member (`constructor`, `toString`)
- * holds its own value alone, not that member in front of it.
+ * Makes kafkajs decode record headers in linear time. Idempotent, also across copies of this
+ * module; call it before any consumer fetches. The decoded shape is kafkajs's own (one value, or
+ * an array of them for a repeated name), except that a header named like an `Object.prototype`
+ * member (`constructor`, `toString`) holds its own value alone, not that member in front of it.
  */
 export function hardenKafkajsHeaderDecoding(): void {
-  if (installed) return;
-  installed = true;
-  const readVarIntArray = Decoder.prototype.readVarIntArray;
-  Decoder.prototype.readVarIntArray = function (this: KafkajsDecoder, reader: Reader): unknown[] {
+  const prototype = Decoder.prototype as KafkajsDecoder & { [PATCHED]?: true };
+  if (prototype[PATCHED]) return;
+  const readVarIntArray = prototype.readVarIntArray;
+  prototype.readVarIntArray = function (this: KafkajsDecoder, reader: Reader): unknown[] {
     const items = readVarIntArray.call(this, reader);
     // kafkajs merges the headers with items.reduce(...spread...); this array answers with the merge.
-    if (reader === decodeHeader) Object.defineProperty(items, 'reduce', { value: mergeHeaders });
+    if (reader === decodeHeader && !Object.hasOwn(items, 'reduce')) {
+      Object.defineProperty(items, 'reduce', { value: mergeHeaders, configurable: true });
+    }
     return items;
   };
+  prototype[PATCHED] = true;
 }
 
 function mergeHeaders(this: { key: string; value: Buffer | null }[]): IHeaders {
@@ -92,3 +97,13 @@ export function murmur2(key: Buffer | string): number {
 
 /** kafkajs's `DefaultPartitioner`, hashing keys with the linear `murmur2`. */
 export const LinearDefaultPartitioner: ICustomPartitioner = createPartitioner(murmur2);
+
+/** True when kafkajs can encode `message` as a record: a send that includes one it cannot fails whole. */
+export function encodesAsRecord(message: Message): boolean {
+  try {
+    encodeRecord(message);
+    return true;
+  } catch {
+    return false;
+  }
+}
