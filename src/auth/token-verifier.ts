@@ -3,7 +3,7 @@ import { IncomingHttpHeaders } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { errors, jwtVerify } from 'jose';
 import { AppConfig } from '../config/app-config.js';
-import { ConfigError } from '../config/config-error.js';
+import { assertAuthConfig } from './assert-auth-config.js';
 import { isCanonicalCompactJws } from './compact-jws.js';
 import { JWT_ALGORITHM, JWT_ISSUER, jwtKey } from './jwt-settings.js';
 import { secretDigest } from './secret-digest.js';
@@ -39,16 +39,10 @@ export class TokenVerifier {
   private readonly verifiedJwts = new VerifiedJwtCache(VERIFIED_JWT_CACHE_LIMITS);
 
   constructor(config: AppConfig) {
+    assertAuthConfig(config.auth);
     this.staticDigests = config.auth.tokens.map(secretDigest);
     this.jwtKey = config.auth.jwtSecret ? jwtKey(config.auth.jwtSecret) : undefined;
     this.keyIds = new Set(config.auth.keys.keys());
-    // loadConfig refuses these already, naming the variable; this holds for any AppConfig.
-    if (config.auth.tokens.some((token) => token.length > TOKEN_MAX_LENGTH)) {
-      throw new ConfigError(`invalid configuration: static tokens must be at most ${TOKEN_MAX_LENGTH} characters long`);
-    }
-    if (this.staticDigests.length === 0 && !this.jwtKey) {
-      throw new ConfigError('invalid configuration: no way to authenticate; no static token and no JWT secret');
-    }
   }
 
   /** Resolves if the request carries an accepted token; rejects with `UnauthenticatedError` if not. */
