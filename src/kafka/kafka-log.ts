@@ -12,7 +12,7 @@ export interface KafkaLogSink {
 }
 
 /** While Kafka stays unreachable, one connection error is logged at most this often. */
-export const CONNECTION_ERROR_LOG_INTERVAL_MS = 30_000;
+const CONNECTION_ERROR_LOG_INTERVAL_MS = 30_000;
 
 /**
  * kafkajs's ways of saying that a broker cannot be reached: a refused, reset, timed-out or closed
