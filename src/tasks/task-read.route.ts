@@ -33,6 +33,8 @@ export class TaskReadRoute implements FrontRoute {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const rawTaskId = taskIdInPath(req.url ?? '');
     if (rawTaskId === undefined) return false;
+    // Nothing to wait for or catch: answer() settles the request itself, every failure included
+    // (sendErrorResponse in its catch), and the listener must return at once.
     void this.answer(req, res, rawTaskId);
     return true;
   }
