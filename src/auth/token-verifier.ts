@@ -25,9 +25,9 @@ export const VERIFIED_JWT_CACHE_LIMITS: VerifiedJwtCacheLimits = { maxEntries: 1
  * so timing tells neither whether nor which one matched) and, when a JWT secret is configured,
  * HS256 JWTs from POST /api/token until they expire. A JWT's signature is verified once: after
  * that it is remembered with its expiry, so repeated reads with it cost one map lookup instead of
- * an HMAC (figures: bench/RESULTS.md). Only tokens with
- * a valid signature, in canonical form, are remembered, so the cache can be filled neither with
- * guesses nor with other spellings of one token. Tokens longer than TOKEN_MAX_LENGTH are refused
+ * an HMAC (figures: bench/RESULTS.md). Only tokens with a valid signature, in canonical form, are
+ * remembered, so the cache can be filled neither with guesses nor with other spellings of one
+ * token. Tokens longer than TOKEN_MAX_LENGTH are refused
  * before anything else is done with them.
  */
 @Injectable()

@@ -34,8 +34,9 @@ const OPTIONS: ValidatorOptions = Object.freeze({
  * class-validator's `validateSync` looks up and groups the class's metadata and builds an error
  * object for every property on every call, which on the ingest hot path costs more than kafkajs
  * spends on the whole message. `accepts` runs the same constraint instances with the same
- * `@IsOptional` conditions, several times cheaper (figures: bench/RESULTS.md). Rejections, which are rare, go
- * through `validateSync` itself, so the reasons are class-validator's own, and it has the last word.
+ * `@IsOptional` conditions, several times cheaper (figures: bench/RESULTS.md). Rejections, which
+ * are rare, go through `validateSync` itself, so the reasons are class-validator's own, and it has
+ * the last word.
  *
  * Only plain synchronous constraints and `@IsOptional` are compiled; any other kind of rule
  * (nested, `each`, groups, async) fails at startup rather than being skipped.
