@@ -14,12 +14,7 @@ const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose']
 /**
  * Builds the application exactly as it runs in production. main.ts and the e2e tests both use it,
  * so the tests exercise the real wiring. No global body parser: only POST /api/token reads a body.
- *
- * The task read route, the hot path, is mounted on the node:http server in front of Express, so a
- * read skips Express's and Nest's per-request layers: the same handler behind an Express route
- * served about 0.3 of the bare node:http + ioredis floor's req/s, in front of it 0.8 to 0.9. It
- * shares the token verifier and the error mapping with every Nest route; all other requests reach
- * Express unchanged.
+ * The task read route is mounted in front of Express (why: src/http/front-route.ts).
  */
 export async function createApp(config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {

@@ -47,6 +47,7 @@ async function bootstrap(): Promise<void> {
   logger.log(`task-cache listening on port ${config.http.port}`);
 }
 
+// Top level: the catch below reports a failed start and exits; nothing is left to await.
 void bootstrap().catch((error: unknown) => {
   process.stderr.write(`task-cache: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);

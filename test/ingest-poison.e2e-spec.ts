@@ -99,7 +99,7 @@ describe('poison events never stall ingest', () => {
       expected.set(taskId, sampleTaskBytes(taskId, 1));
       partitions.add((await kafka.sendOne(config.kafka.topic, { key: taskId, value: expected.get(taskId)! })).partition);
     }
-    expect([...partitions].sort()).toEqual([0, 1, 2, 3]);
+    expect([...partitions].sort((a, b) => a - b)).toEqual([0, 1, 2, 3]);
     await expectApplied(expected, `the valid events behind the ${label} events, on every partition`);
   }
 

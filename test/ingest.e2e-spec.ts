@@ -98,7 +98,7 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
     await expectProjected(taskIds, 'every task at its fifth update');
 
     const partitions = new Set([...(await reader.read(taskIds)).values()].map((task) => task.partition));
-    expect([...partitions].sort()).toEqual([0, 1, 2, 3]);
+    expect([...partitions].sort((a, b) => a - b)).toEqual([0, 1, 2, 3]);
     await expectCommittedToEnd(config.kafka.groupId);
   });
 

@@ -2,7 +2,7 @@ import { KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { SignJWT } from 'jose';
 import { AppConfig } from '../config/app-config.js';
-import { ConfigError } from '../config/config-error.js';
+import { assertAuthConfig } from './assert-auth-config.js';
 import { InvalidCredentialsError } from './invalid-credentials.error.js';
 import { JWT_ALGORITHM, JWT_ISSUER, jwtKey } from './jwt-settings.js';
 import { secretDigest } from './secret-digest.js';
@@ -21,11 +21,9 @@ export class TokenIssuer {
   private readonly unknownKeyDigest = secretDigest(randomBytes(32).toString('hex'));
 
   constructor(config: AppConfig) {
+    assertAuthConfig(config.auth);
     const { keys, jwtSecret, jwtTtlSeconds } = config.auth;
     this.secretDigests = new Map([...keys].map(([keyId, secret]) => [keyId, secretDigest(secret)]));
-    if (keys.size > 0 && !jwtSecret) {
-      throw new ConfigError('invalid configuration: AUTH_JWT_SECRET is required when AUTH_KEYS is set');
-    }
     this.key = jwtSecret ? jwtKey(jwtSecret) : undefined;
     this.enabled = keys.size > 0;
     this.ttlSeconds = jwtTtlSeconds;

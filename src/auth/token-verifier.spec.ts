@@ -133,7 +133,7 @@ describe('TokenVerifier with JWTs', () => {
 });
 
 describe('TokenVerifier against other spellings of a valid JWT', () => {
-  const auth = { tokens: [], keys: new Map<string, string>(), jwtSecret: SECRET, jwtTtlSeconds: 600 };
+  const auth = { tokens: ['static'], keys: new Map<string, string>(), jwtSecret: SECRET, jwtTtlSeconds: 600 };
   let token: string;
   let header: string;
   let payload: string;
@@ -230,7 +230,7 @@ async function jwtOfAtMost(maxLength: number, subject = 'key-1'): Promise<string
 }
 
 describe('the verified-JWT cache of TokenVerifier', () => {
-  const auth = { tokens: [], keys: new Map<string, string>(), jwtSecret: SECRET, jwtTtlSeconds: 600 };
+  const auth = { tokens: ['static'], keys: new Map<string, string>(), jwtSecret: SECRET, jwtTtlSeconds: 600 };
 
   it('holds its byte budget under a flood of distinct, validly signed tokens of the maximum length', async () => {
     const verifier = new TokenVerifier(config(auth));
@@ -249,13 +249,15 @@ describe('the verified-JWT cache of TokenVerifier', () => {
 
 describe('TokenVerifier configuration', () => {
   it('refuses a static token longer than any request may present', () => {
-    expect(() => new TokenVerifier(config({ tokens: ['x'.repeat(TOKEN_MAX_LENGTH + 1)] }))).toThrow(/at most 4096 characters/);
+    expect(() => new TokenVerifier(config({ tokens: ['x'.repeat(TOKEN_MAX_LENGTH + 1)] }))).toThrow(/auth.tokens holds a token longer than 4096 characters/);
     expect(() => new TokenVerifier(config({ tokens: ['x'.repeat(TOKEN_MAX_LENGTH)] }))).not.toThrow();
   });
 
   it('refuses a configuration with no way to authenticate', () => {
     expect(() => new TokenVerifier(config({}))).toThrow(ConfigError);
     expect(() => new TokenVerifier(config({}))).toThrow(/no way to authenticate/);
+    // As from the environment: a secret without AUTH_KEYS only adds JWTs to a configured way in.
+    expect(() => new TokenVerifier(config({ jwtSecret: SECRET }))).toThrow(/no way to authenticate/);
   });
 
   it('refuses a JWT secret shorter than 32 characters', () => {

@@ -3,7 +3,7 @@ import { IncomingHttpHeaders } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { errors, jwtVerify } from 'jose';
 import { AppConfig } from '../config/app-config.js';
-import { ConfigError } from '../config/config-error.js';
+import { assertAuthConfig } from './assert-auth-config.js';
 import { isCanonicalCompactJws } from './compact-jws.js';
 import { JWT_ALGORITHM, JWT_ISSUER, jwtKey } from './jwt-settings.js';
 import { secretDigest } from './secret-digest.js';
@@ -24,10 +24,10 @@ export const VERIFIED_JWT_CACHE_LIMITS: VerifiedJwtCacheLimits = { maxEntries: 1
  * Accepts the static tokens of the configuration (compared in constant time, every one of them,
  * so timing tells neither whether nor which one matched) and, when a JWT secret is configured,
  * HS256 JWTs from POST /api/token until they expire. A JWT's signature is verified once: after
- * that it is remembered with its expiry, so repeated reads with it cost one map lookup (verifying
- * on every read took the read route from about 0.9 to 0.7 of the floor's req/s). Only tokens with
- * a valid signature, in canonical form, are remembered, so the cache can be filled neither with
- * guesses nor with other spellings of one token. Tokens longer than TOKEN_MAX_LENGTH are refused
+ * that it is remembered with its expiry, so repeated reads with it cost one map lookup instead of
+ * an HMAC (figures: bench/RESULTS.md). Only tokens with a valid signature, in canonical form, are
+ * remembered, so the cache can be filled neither with guesses nor with other spellings of one
+ * token. Tokens longer than TOKEN_MAX_LENGTH are refused
  * before anything else is done with them.
  */
 @Injectable()
@@ -39,16 +39,10 @@ export class TokenVerifier {
   private readonly verifiedJwts = new VerifiedJwtCache(VERIFIED_JWT_CACHE_LIMITS);
 
   constructor(config: AppConfig) {
+    assertAuthConfig(config.auth);
     this.staticDigests = config.auth.tokens.map(secretDigest);
     this.jwtKey = config.auth.jwtSecret ? jwtKey(config.auth.jwtSecret) : undefined;
     this.keyIds = new Set(config.auth.keys.keys());
-    // loadConfig refuses these already, naming the variable; this holds for any AppConfig.
-    if (config.auth.tokens.some((token) => token.length > TOKEN_MAX_LENGTH)) {
-      throw new ConfigError(`invalid configuration: static tokens must be at most ${TOKEN_MAX_LENGTH} characters long`);
-    }
-    if (this.staticDigests.length === 0 && !this.jwtKey) {
-      throw new ConfigError('invalid configuration: no way to authenticate; no static token and no JWT secret');
-    }
   }
 
   /** Resolves if the request carries an accepted token; rejects with `UnauthenticatedError` if not. */

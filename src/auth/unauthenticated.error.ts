@@ -1,6 +1,6 @@
-import { DomainError } from '../common/domain-error.js';
+import { DomainError, DomainErrorCode } from '../common/domain-error.js';
 
-export type UnauthenticatedCode = 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED';
+export type UnauthenticatedCode = Extract<DomainErrorCode, 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED'>;
 
 const MESSAGES: Record<UnauthenticatedCode, string> = {
   TOKEN_MISSING: 'Missing token: send X-Authorization: <token> or Authorization: Bearer <token>',

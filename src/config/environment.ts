@@ -9,7 +9,6 @@ import {
   Max,
   MaxLength,
   Min,
-  MinLength,
 } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) =>
@@ -86,7 +85,8 @@ export class Environment {
   })
   AUTH_KEYS?: string;
 
-  @IsOptional() @IsString() @MinLength(32, { message: '$property must be at least 32 characters long' })
+  // Its rules (length, required with AUTH_KEYS) are assertAuthConfig's.
+  @IsOptional() @IsString()
   AUTH_JWT_SECRET?: string;
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(60) @Max(7 * 24 * 3600)

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { TOKEN_MAX_LENGTH } from '../auth/token-length.js';
+import { assertAuthConfig } from '../auth/assert-auth-config.js';
 import { AppConfig } from './app-config.js';
 import { ConfigError } from './config-error.js';
 import { Environment } from './environment.js';
@@ -43,29 +43,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
 
   const inlineTokens = list(parsed.AUTH_TOKENS);
-  const fileTokens = readTokensFile(parsed.AUTH_TOKENS_FILE);
-  for (const [name, source] of [['AUTH_TOKENS', inlineTokens], ['AUTH_TOKENS_FILE', fileTokens]] as const) {
-    if (source.some((token) => token.length > TOKEN_MAX_LENGTH)) {
-      throw new ConfigError(`invalid configuration: ${name} holds a token longer than ${TOKEN_MAX_LENGTH} characters, the longest a request may present`);
-    }
-  }
-  const tokens = [...inlineTokens, ...fileTokens];
+  const tokens = [...inlineTokens, ...readTokensFile(parsed.AUTH_TOKENS_FILE)];
   const keys = new Map(
     list(parsed.AUTH_KEYS).map((pair) => {
       const at = pair.indexOf(':');
       return [pair.slice(0, at), pair.slice(at + 1)] as const;
     }),
   );
-  if (keys.size > 0 && !parsed.AUTH_JWT_SECRET) {
-    throw new ConfigError('invalid configuration: AUTH_JWT_SECRET is required when AUTH_KEYS is set');
-  }
+  const auth = { tokens, keys, jwtSecret: parsed.AUTH_JWT_SECRET, jwtTtlSeconds: parsed.AUTH_JWT_TTL_SECONDS };
+  assertAuthConfig(auth, (index) => (index < inlineTokens.length ? 'AUTH_TOKENS' : 'AUTH_TOKENS_FILE'));
   if (parsed.INGEST_RETRY_INITIAL_MS > parsed.INGEST_RETRY_MAX_MS) {
     throw new ConfigError('invalid configuration: INGEST_RETRY_INITIAL_MS must not exceed INGEST_RETRY_MAX_MS');
-  }
-  if (tokens.length === 0 && keys.size === 0) {
-    throw new ConfigError(
-      'invalid configuration: no way to authenticate; set AUTH_TOKENS, AUTH_TOKENS_FILE or AUTH_KEYS (with AUTH_JWT_SECRET)',
-    );
   }
 
   return {
@@ -87,12 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     projection: { tombstoneTtlSeconds: parsed.PROJECTION_TOMBSTONE_TTL_SECONDS },
     ingest: { retryInitialMs: parsed.INGEST_RETRY_INITIAL_MS, retryMaxMs: parsed.INGEST_RETRY_MAX_MS },
-    auth: {
-      tokens,
-      keys,
-      jwtSecret: parsed.AUTH_JWT_SECRET,
-      jwtTtlSeconds: parsed.AUTH_JWT_TTL_SECONDS,
-    },
+    auth,
     lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, logLevel: parsed.LOG_LEVEL },
   };
 }

@@ -1,6 +1,16 @@
 import { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 
-/** A route answered on the bare node:http server, in front of the framework. */
+/**
+ * A route answered on the bare node:http server, in front of the framework.
+ *
+ * Why there is one: the task read (`TaskReadRoute`) is the hot path, and Express's and Nest's
+ * per-request layers cost more than the read itself (figures: bench/RESULTS.md, "Design
+ * measurements"). A front route keeps the framework's contract by sharing its parts rather than
+ * copying them: the same `TokenVerifier` as the global guard and the same `toErrorResponse` as the
+ * exception filter, so auth and error mapping each still have one implementation. Every other
+ * request reaches Express and Nest unchanged. This is the one statement of that reason; other
+ * places point here.
+ */
 export interface FrontRoute {
   /** Takes the request and answers it (true), or leaves it untouched to the framework (false). Never throws. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;

@@ -6,41 +6,48 @@ import {
   RequestTimeoutException,
   ServiceUnavailableException,
 } from '@nestjs/common';
-import { DomainError } from '../common/domain-error.js';
+import { InvalidCredentialsError } from '../auth/invalid-credentials.error.js';
+import { UnauthenticatedError } from '../auth/unauthenticated.error.js';
+import { ConfigError } from '../config/config-error.js';
+import { InvalidTaskEventError } from '../ingest/invalid-task-event.error.js';
+import { ProjectionUnavailableError } from '../projection/projection-unavailable.error.js';
+import { InvalidTaskIdError } from '../tasks/invalid-task-id.error.js';
+import { TaskNotFoundError } from '../tasks/task-not-found.error.js';
 import { INTERNAL_ERROR_MESSAGE, toErrorResponse } from './to-error-response.js';
-
-class SomeDomainError extends DomainError {
-  constructor(
-    readonly code: string,
-    readonly retryable: boolean,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const instance = hostname();
 
+// The real error classes, so a renamed or unmapped code fails here rather than turning into a 500.
 describe('toErrorResponse', () => {
   it.each([
-    ['TASK_NOT_FOUND', false, 'Task not found for taskId: t-1', { status: 404, message: 'Task not found for taskId: t-1' }],
-    ['INVALID_TASK_ID', false, 'Invalid taskId', { status: 400, message: 'Invalid taskId' }],
-    ['TOKEN_MISSING', false, 'Missing token', { status: 401, message: 'Missing token', error: 'INVALID_TOKEN' }],
-    ['TOKEN_INVALID', false, 'Invalid token', { status: 401, message: 'Invalid token', error: 'INVALID_TOKEN' }],
-    ['TOKEN_EXPIRED', false, 'Token expired', { status: 401, message: 'Token expired', error: 'EXPIRED_TOKEN' }],
-    ['INVALID_CREDENTIALS', false, 'Invalid keyId or keySecret', { status: 401, message: 'Invalid keyId or keySecret' }],
+    [new TaskNotFoundError('t-1'), { status: 404, message: 'Task not found for taskId: t-1', retryable: false }],
     [
-      'PROJECTION_UNAVAILABLE',
-      true,
-      'projection store unavailable: connect ECONNREFUSED 127.0.0.1:6379',
-      { status: 503, message: 'Task store unavailable; retry later' },
+      new InvalidTaskIdError(),
+      { status: 400, message: 'Invalid taskId: expected 1 to 128 characters of A-Z a-z 0-9 _ . : -', retryable: false },
     ],
-  ])('maps %s', (code, retryable, message, expected) => {
-    expect(toErrorResponse(new SomeDomainError(code, retryable, message))).toStrictEqual({ ...expected, instance, retryable });
+    [
+      new UnauthenticatedError('TOKEN_MISSING'),
+      {
+        status: 401,
+        message: 'Missing token: send X-Authorization: <token> or Authorization: Bearer <token>',
+        retryable: false,
+        error: 'INVALID_TOKEN',
+      },
+    ],
+    [new UnauthenticatedError('TOKEN_INVALID'), { status: 401, message: 'Invalid token', retryable: false, error: 'INVALID_TOKEN' }],
+    [new UnauthenticatedError('TOKEN_EXPIRED'), { status: 401, message: 'Token expired', retryable: false, error: 'EXPIRED_TOKEN' }],
+    [new InvalidCredentialsError(), { status: 401, message: 'Invalid keyId or keySecret', retryable: false }],
+    [
+      new ProjectionUnavailableError(new Error('connect ECONNREFUSED 127.0.0.1:6379')),
+      { status: 503, message: 'Task store unavailable; retry later', retryable: true },
+    ],
+  ])('maps %s', (error, expected) => {
+    const { status, message, retryable, ...rest } = expected;
+    expect(toErrorResponse(error)).toStrictEqual({ status, message, instance, retryable, ...rest });
   });
 
   it('puts the fields in the order Conductor writes them', () => {
-    expect(Object.keys(toErrorResponse(new SomeDomainError('TOKEN_EXPIRED', false, 'x')))).toEqual([
+    expect(Object.keys(toErrorResponse(new UnauthenticatedError('TOKEN_EXPIRED')))).toEqual([
       'status',
       'message',
       'instance',
@@ -49,9 +56,10 @@ describe('toErrorResponse', () => {
     ]);
   });
 
-  it('answers an unknown domain error, or any other error, with a 500 that hides its cause', () => {
+  it('answers a domain error that never belongs in an answer, or any other error, with a 500 that hides its cause', () => {
     const internal = { status: 500, message: INTERNAL_ERROR_MESSAGE, instance, retryable: false };
-    expect(toErrorResponse(new SomeDomainError('CONFIG_INVALID', false, 'secret detail'))).toStrictEqual(internal);
+    expect(toErrorResponse(new ConfigError('secret detail'))).toStrictEqual(internal);
+    expect(toErrorResponse(new InvalidTaskEventError('INVALID_JSON', 'secret detail'))).toStrictEqual(internal);
     expect(toErrorResponse(new TypeError("Cannot read properties of undefined (reading 'x')"))).toStrictEqual(internal);
     expect(toErrorResponse('a string')).toStrictEqual(internal);
     expect(toErrorResponse(undefined)).toStrictEqual(internal);

@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { DomainError } from '../common/domain-error.js';
+import { DomainError, DomainErrorCode } from '../common/domain-error.js';
 import { ErrorResponse } from './error-response.js';
 import { SERVER_INSTANCE } from './server-instance.js';
 
@@ -10,8 +10,14 @@ interface DomainErrorMapping {
   readonly error?: ErrorResponse['error'];
 }
 
-// By code, not by class: the edge must not import the feature modules (tasks, ingest) it serves.
-const DOMAIN_ERRORS: Readonly<Record<string, DomainErrorMapping>> = {
+/**
+ * Every domain error code, and what a request that raised it is answered. By code, not by class:
+ * the edge must not import the feature modules (tasks, ingest) it serves. `null`: the error never
+ * belongs in an answer (configuration, events), so a request that raised it gets a plain 500.
+ * Declared over the whole union, so a code added or renamed there does not compile until it is
+ * mapped here.
+ */
+const DOMAIN_ERRORS = {
   TASK_NOT_FOUND: { status: 404 },
   INVALID_TASK_ID: { status: 400 },
   TOKEN_MISSING: { status: 401, error: 'INVALID_TOKEN' },
@@ -19,7 +25,16 @@ const DOMAIN_ERRORS: Readonly<Record<string, DomainErrorMapping>> = {
   TOKEN_EXPIRED: { status: 401, error: 'EXPIRED_TOKEN' },
   INVALID_CREDENTIALS: { status: 401 },
   PROJECTION_UNAVAILABLE: { status: 503, message: 'Task store unavailable; retry later' },
-};
+  CONFIG_INVALID: null,
+  VALUE_TOO_LARGE: null,
+  INVALID_JSON: null,
+  NOT_AN_OBJECT: null,
+  INVALID_FIELDS: null,
+  KEY_MISMATCH: null,
+  MISSING_KEY: null,
+  INVALID_KEY: null,
+  UNDECODABLE: null,
+} as const satisfies Readonly<Record<DomainErrorCode, DomainErrorMapping | null>>;
 
 export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
 
@@ -29,15 +44,18 @@ export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
  * bad body) keep their status; everything else is a 500 that says nothing about its cause.
  */
 export function toErrorResponse(error: unknown): ErrorResponse {
-  if (error instanceof DomainError && Object.hasOwn(DOMAIN_ERRORS, error.code)) {
-    const mapping = DOMAIN_ERRORS[error.code];
-    const response: ErrorResponse = {
-      status: mapping.status,
-      message: mapping.message ?? error.message,
-      instance: SERVER_INSTANCE,
-      retryable: error.retryable,
-    };
-    return mapping.error ? { ...response, error: mapping.error } : response;
+  if (error instanceof DomainError) {
+    // hasOwn: a code outside the union (an untyped subclass) is an unknown error, not a crash.
+    const mapping: DomainErrorMapping | null = Object.hasOwn(DOMAIN_ERRORS, error.code) ? DOMAIN_ERRORS[error.code] : null;
+    if (mapping) {
+      const response: ErrorResponse = {
+        status: mapping.status,
+        message: mapping.message ?? error.message,
+        instance: SERVER_INSTANCE,
+        retryable: error.retryable,
+      };
+      return mapping.error ? { ...response, error: mapping.error } : response;
+    }
   }
   const clientError = asClientError(error);
   if (clientError) {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { LogThrottle } from '../common/log-throttle.js';
 import { AppConfig } from '../config/app-config.js';
 import type { TaskEvent } from '../projection/task-event.js';
 import { ApplyResult, TaskProjection } from '../projection/task-projection.js';
@@ -96,7 +97,7 @@ export class IngestService {
     const { topic, partition } = payload.batch;
     let backoff: RetryBackoff | undefined;
     let failingSince = 0;
-    let loggedAt = 0;
+    const failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MS);
     for (;;) {
       try {
         await step();
@@ -111,8 +112,7 @@ export class IngestService {
         backoff ??= new RetryBackoff(this.config.ingest.retryInitialMs, this.config.ingest.retryMaxMs);
         failingSince ||= Date.now();
         const delayMs = backoff.next();
-        if (Date.now() - loggedAt >= FAILURE_LOG_INTERVAL_MS) {
-          loggedAt = Date.now();
+        if (failureLog.take()) {
           this.logger.warn(
             `${target} failing (unreachable or refusing); holding ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} uncommitted, retrying in ${delayMs} ms: ${(error as Error).message}`,
           );

@@ -1,7 +1,8 @@
-import { DomainError } from '../common/domain-error.js';
+import { DomainError, DomainErrorCode } from '../common/domain-error.js';
 
 /** Why an event cannot be projected. Stable: it starts the `x-dlq-reason` header of its dead letter. */
-export type InvalidTaskEventCode =
+export type InvalidTaskEventCode = Extract<
+  DomainErrorCode,
   | 'VALUE_TOO_LARGE'
   | 'INVALID_JSON'
   | 'NOT_AN_OBJECT'
@@ -10,7 +11,8 @@ export type InvalidTaskEventCode =
   | 'MISSING_KEY'
   | 'INVALID_KEY'
   /** The decoder itself failed on this event: a defect, logged with its stack. */
-  | 'UNDECODABLE';
+  | 'UNDECODABLE'
+>;
 
 /**
  * An event that breaks the event contract. Not retryable: the same bytes fail the same way, so the

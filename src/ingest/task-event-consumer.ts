@@ -18,9 +18,8 @@ const MAX_FETCH_WAIT_MS = 1000;
 /**
  * Larger fetches than kafkajs's defaults (1 MiB per partition, 10 MiB in all). A batch applies only
  * each task's last event, so while catching up on a backlog a larger batch means fewer Redis
- * writes: on 20,000 seed-shaped events for 2,000 tasks, 4 MiB batches made 4,000 script calls
- * instead of 14,000, and ingest about 1.7x as fast. The cost is memory and, after a crash, a
- * larger batch to consume again.
+ * writes (figures: bench/RESULTS.md). The cost is memory and, after a crash, a larger batch to
+ * consume again.
  */
 const MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 const MAX_BYTES_PER_FETCH = 16 * 1024 * 1024;

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { Injectable } from '@nestjs/common';
 import type { KafkaMessage } from 'kafkajs';
 import type { ValidationError } from 'class-validator';
-import { TASK_ID_PATTERN } from '../projection/task-id.js';
+import { isValidTaskId, TASK_ID_RULE } from '../projection/task-id.js';
 import type { TaskEvent } from '../projection/task-event.js';
 import { CompiledDtoValidator } from './compiled-dto-validator.js';
 import { TaskEventDto } from './dto/task-event.dto.js';
@@ -59,8 +59,8 @@ export class TaskEventDecoder {
 /** A null value deletes the task named by the key. */
 function tombstone(key: string | null, message: KafkaMessage, partition: number): TaskEvent {
   if (key === null) throw new InvalidTaskEventError('MISSING_KEY', 'a tombstone (null value) needs the taskId as its key');
-  if (!TASK_ID_PATTERN.test(key)) {
-    throw new InvalidTaskEventError('INVALID_KEY', 'a tombstone key must be a taskId: 1 to 128 characters of A-Z a-z 0-9 _ . : -');
+  if (!isValidTaskId(key)) {
+    throw new InvalidTaskEventError('INVALID_KEY', `a tombstone key must be a taskId: ${TASK_ID_RULE}`);
   }
   return { taskId: key, value: null, partition, offset: message.offset, timestamp: Number(message.timestamp) };
 }

@@ -1,4 +1,5 @@
 import kafkajs, { type LogEntry, type logCreator } from 'kafkajs';
+import { LogThrottle } from '../common/log-throttle.js';
 
 const { logLevel } = kafkajs;
 
@@ -11,7 +12,7 @@ export interface KafkaLogSink {
 }
 
 /** While Kafka stays unreachable, one connection error is logged at most this often. */
-export const CONNECTION_ERROR_LOG_INTERVAL_MS = 30_000;
+const CONNECTION_ERROR_LOG_INTERVAL_MS = 30_000;
 
 /**
  * kafkajs's ways of saying that a broker cannot be reached: a refused, reset, timed-out or closed
@@ -43,8 +44,7 @@ const toSinkLevel: Record<number, keyof KafkaLogSink> = {
  * Every other entry passes through unchanged.
  */
 export function kafkaLogCreator(sink: KafkaLogSink, intervalMs = CONNECTION_ERROR_LOG_INTERVAL_MS, now: () => number = Date.now): logCreator {
-  let loggedAt: number | undefined;
-  let suppressed = 0;
+  const connectionErrors = new LogThrottle(intervalMs, now);
   return () =>
     ({ namespace, level, log }: LogEntry) => {
       const { message, timestamp: _timestamp, logger: _logger, ...extra } = log;
@@ -54,20 +54,15 @@ export function kafkaLogCreator(sink: KafkaLogSink, intervalMs = CONNECTION_ERRO
         write(`${namespace}: ${message}${detail(extra)}`);
         return;
       }
-      const at = now();
-      if (loggedAt !== undefined && at - loggedAt < intervalMs) {
-        suppressed += 1;
-        return;
-      }
+      const turn = connectionErrors.take();
+      if (!turn) return;
       // The stack of a refused connection says nothing an operator can use.
       const { stack: _stack, ...context } = extra;
       const note =
-        loggedAt === undefined || suppressed === 0
+        turn.sinceLastMs === undefined || turn.skipped === 0
           ? `further connection errors are counted and logged at most every ${Math.round(intervalMs / 1000)} s`
-          : `${suppressed} more since the last one logged, ${Math.round((at - loggedAt) / 1000)} s ago`;
+          : `${turn.skipped} more since the last one logged, ${Math.round(turn.sinceLastMs / 1000)} s ago`;
       write(`${namespace}: ${message}${detail(context)} (${note})`);
-      loggedAt = at;
-      suppressed = 0;
     };
 }
 

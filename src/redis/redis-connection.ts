@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import { LogThrottle } from '../common/log-throttle.js';
 import { AppConfig } from '../config/app-config.js';
 
 const MAX_RECONNECT_DELAY_MS = 2000;
@@ -15,7 +16,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RedisConnection.name);
   readonly client: Redis;
   private wasReady = false;
-  private lastErrorLogAt = 0;
+  private readonly errorLog = new LogThrottle(ERROR_LOG_INTERVAL_MS);
 
   constructor(config: AppConfig) {
     this.client = new Redis(config.redis.url, {
@@ -34,10 +35,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     });
     this.client.on('error', (error: Error) => {
       // Reconnect attempts fail every few hundred ms during an outage: say so, but not each time.
-      const now = Date.now();
-      if (now - this.lastErrorLogAt < ERROR_LOG_INTERVAL_MS) return;
-      this.lastErrorLogAt = now;
-      this.logger.warn(`redis unreachable, reconnecting: ${error.message}`);
+      if (this.errorLog.take()) this.logger.warn(`redis unreachable, reconnecting: ${error.message}`);
     });
     this.client.on('end', () => this.logger.debug('redis connection closed'));
   }

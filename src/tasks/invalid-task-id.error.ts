@@ -1,4 +1,5 @@
 import { DomainError } from '../common/domain-error.js';
+import { TASK_ID_RULE } from '../projection/task-id.js';
 
 /** A taskId outside the contract. The id is not echoed: it may be anything, of any length. */
 export class InvalidTaskIdError extends DomainError {
@@ -6,6 +7,6 @@ export class InvalidTaskIdError extends DomainError {
   readonly retryable = false;
 
   constructor() {
-    super('Invalid taskId: expected 1 to 128 characters of A-Z a-z 0-9 _ . : -');
+    super(`Invalid taskId: expected ${TASK_ID_RULE}`);
   }
 }

@@ -12,10 +12,8 @@ const TASKS = '/tasks/';
 const API_TASKS = '/api/tasks/';
 
 /**
- * GET (and HEAD) /tasks/:taskId and /api/tasks/:taskId, the hot path. Mounted in front of Express
- * (see app.factory.ts) because the framework's per-request layers cost more than the read itself.
- * It keeps the framework's contract: the same token verifier as the global guard, the same error
- * mapping as the exception filter. Per request: match the path, verify the token, validate the id,
+ * GET (and HEAD) /tasks/:taskId and /api/tasks/:taskId, the hot path, as a front route (mounted in
+ * app.factory.ts; why: src/http/front-route.ts). Per request: match the path, verify the token, validate the id,
  * one Redis round trip, and the stored bytes written as they are, with an ETag from their version.
  * A missing (or deleted) task is a 404 ErrorResponse, or a bare 204 when so configured.
  */
@@ -35,6 +33,8 @@ export class TaskReadRoute implements FrontRoute {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const rawTaskId = taskIdInPath(req.url ?? '');
     if (rawTaskId === undefined) return false;
+    // Nothing to wait for or catch: answer() settles the request itself, every failure included
+    // (sendErrorResponse in its catch), and the listener must return at once.
     void this.answer(req, res, rawTaskId);
     return true;
   }

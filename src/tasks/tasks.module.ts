@@ -5,8 +5,8 @@ import { TaskReadRoute } from './task-read.route.js';
 import { TasksService } from './tasks.service.js';
 
 /**
- * The read API. Its one route is not a Nest controller: `TaskReadRoute` is mounted in front of
- * Express by app.factory.ts, and uses the auth module's verifier and the app's error mapping.
+ * The read API. Its one route is not a Nest controller but a front route, `TaskReadRoute`, which
+ * app.factory.ts mounts (why: src/http/front-route.ts).
  */
 @Module({
   imports: [ProjectionModule, AuthModule],

@@ -5,13 +5,13 @@ import { AppConfig } from '../../src/config/app-config.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
-export interface InfraSettings {
+interface InfraSettings {
   kafkaBrokers: string[];
   redisUrl: string;
 }
 
 /** Connection settings written by `scripts/infra.sh up` (the e2e global setup runs it). */
-export function infraSettings(): InfraSettings {
+function infraSettings(): InfraSettings {
   const text = readFileSync(join(ROOT, '.local', 'infra.env'), 'utf8');
   const env = Object.fromEntries(
     text

@@ -8,8 +8,6 @@ export const SEED_TASK: Readonly<Record<string, unknown>> = JSON.parse(
   readFileSync(join(ROOT, 'scripts', 'samples', 'seed-task.json'), 'utf8'),
 );
 
-export { TASK_STATUSES };
-
 /**
  * A task shaped like the seed's (about 1.3 KB as compact JSON), with its own id and an update
  * number that shows up in the bytes, so tests can tell which event a stored value came from.

@@ -1,5 +1,5 @@
 import { IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Matches } from 'class-validator';
-import { TASK_ID_PATTERN } from '../../projection/task-id.js';
+import { TASK_ID_PATTERN, TASK_ID_RULE } from '../../projection/task-id.js';
 
 export const TASK_STATUSES = [
   'SCHEDULED',
@@ -22,7 +22,7 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
  * and kept: this class only checks the parsed value, the produced bytes are what gets stored.
  */
 export class TaskEventDto {
-  @IsString() @Matches(TASK_ID_PATTERN, { message: 'taskId must be 1 to 128 characters of A-Z a-z 0-9 _ . : -' })
+  @IsString() @Matches(TASK_ID_PATTERN, { message: `taskId must be ${TASK_ID_RULE}` })
   taskId: string;
 
   @IsString()

@@ -1,0 +1,57 @@
+import { defineConfig } from 'eslint/config';
+import tseslint from 'typescript-eslint';
+
+/**
+ * Type-aware checks on every TypeScript file, and the dependency direction of the README's
+ * "Source layout": tasks and ingest use projection, projection uses redis, nothing imports tasks
+ * or ingest (only the app's wiring, app.module.ts and app.factory.ts, does), and http, which maps
+ * domain errors by their code, imports neither.
+ */
+
+/** An import of `dir/` from anywhere, by relative path. */
+const importOf = (dir, message) => ({ regex: String.raw`^(\.{1,2}/)+(.*/)?${dir}/`, message });
+
+const FEATURE_MODULES = [
+  importOf('tasks', 'Nothing imports tasks/, a feature module; only app.module.ts and app.factory.ts wire it (README, "Source layout").'),
+  importOf('ingest', 'Nothing imports ingest/, a feature module; only app.module.ts and app.factory.ts wire it (README, "Source layout").'),
+];
+
+/** Production code only: a spec may use the real classes of any module (e.g. the error mapping's). */
+const dependencyRule = (files, patterns, ignores = []) => ({
+  files,
+  ignores: ['src/**/*.spec.ts', ...ignores],
+  rules: { 'no-restricted-imports': ['error', { patterns }] },
+});
+
+export default defineConfig(
+  { ignores: ['dist/', 'node_modules/', '.local/', 'coverage/'] },
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parser: tseslint.parser,
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    plugins: { '@typescript-eslint': tseslint.plugin },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/require-array-sort-compare': ['error', { ignoreStringArrays: true }],
+    },
+  },
+  // The blocks below cover disjoint files: a later block would replace an earlier one's options.
+  dependencyRule(['src/**/*.ts'], FEATURE_MODULES, [
+    'src/app.module.ts',
+    'src/app.factory.ts',
+    'src/tasks/**',
+    'src/ingest/**',
+    'src/redis/**',
+  ]),
+  dependencyRule(['src/tasks/**/*.ts'], [FEATURE_MODULES[1]]),
+  dependencyRule(['src/ingest/**/*.ts'], [FEATURE_MODULES[0]]),
+  dependencyRule(['src/redis/**/*.ts'], [
+    ...FEATURE_MODULES,
+    importOf('projection', 'redis/ is below projection/: projection uses redis, not the other way (README, "Source layout").'),
+  ]),
+);
