@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
@@ -190,27 +191,35 @@ describe('IngestService', () => {
     expect(batch.resolved).toEqual(['101']);
   });
 
-  it('on shutdown during an outage, stops retrying and leaves the batch unresolved', async () => {
-    projection.failures = Number.POSITIVE_INFINITY;
-    const batch = payload([['a', valid('a', 1)]]);
-    const handled = service.handleBatch(batch);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    service.stopRetrying();
-    await handled;
-    expect(batch.resolved).toEqual([]);
-    const calls = projection.calls.length;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(projection.calls.length).toBe(calls);
-  });
+  describe('during an endless outage (on fake time)', () => {
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] }));
+    afterEach(() => jest.useRealTimers());
 
-  it('stops retrying when kafkajs stops the consumer, leaving the batch unresolved', async () => {
-    projection.failures = Number.POSITIVE_INFINITY;
-    const batch = payload([['a', valid('a', 1)]]);
-    const handled = service.handleBatch(batch);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    batch.running = false;
-    await handled;
-    expect(batch.resolved).toEqual([]);
+    it('on shutdown during an outage, stops retrying and leaves the batch unresolved', async () => {
+      projection.failures = Number.POSITIVE_INFINITY;
+      const batch = payload([['a', valid('a', 1)]]);
+      const handled = service.handleBatch(batch);
+      await jest.advanceTimersByTimeAsync(30);
+      expect(projection.calls.length).toBeGreaterThan(1);
+      service.stopRetrying();
+      await handled;
+      expect(batch.resolved).toEqual([]);
+      const calls = projection.calls.length;
+      await jest.advanceTimersByTimeAsync(50);
+      expect(projection.calls.length).toBe(calls);
+    });
+
+    it('stops retrying when kafkajs stops the consumer, leaving the batch unresolved', async () => {
+      projection.failures = Number.POSITIVE_INFINITY;
+      const batch = payload([['a', valid('a', 1)]]);
+      const handled = service.handleBatch(batch);
+      await jest.advanceTimersByTimeAsync(30);
+      expect(projection.calls.length).toBeGreaterThan(1);
+      batch.running = false;
+      await jest.advanceTimersByTimeAsync(20);
+      await handled;
+      expect(batch.resolved).toEqual([]);
+    });
   });
 
   it('lets a rebalance seen by the heartbeat end the batch unresolved, for kafkajs to rejoin', async () => {
