@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
@@ -86,12 +87,25 @@ function payload(messages: [string | null, string | null][], firstOffset = 100):
   return fake;
 }
 
+/** Lets fake time pass until `work` settles: the retries' backoff, without real waits. */
+async function onFakeTime<T>(work: Promise<T>): Promise<T> {
+  let settled = false;
+  const outcome = work.finally(() => (settled = true));
+  outcome.catch(() => undefined);
+  while (!settled) await jest.advanceTimersByTimeAsync(5);
+  return outcome;
+}
+
 describe('IngestService', () => {
   let projection: FakeProjection;
   let deadLetters: FakeDeadLetters;
   let service: IngestService;
 
   beforeAll(() => Logger.overrideLogger(false));
+
+  // Retries back off on fake time: no test waits for real.
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] }));
+  afterEach(() => jest.useRealTimers());
 
   beforeEach(() => {
     projection = new FakeProjection();
@@ -165,7 +179,7 @@ describe('IngestService', () => {
       if (projection.failures === 0) resolvedDuringOutage = [...batch.resolved];
       return realApply(events);
     };
-    await service.handleBatch(batch);
+    await onFakeTime(service.handleBatch(batch));
 
     expect(projection.calls).toHaveLength(5);
     for (const call of projection.calls) expect(call).toEqual(projection.calls[0]);
@@ -177,40 +191,45 @@ describe('IngestService', () => {
 
   it('does not dead-letter anything because the projection is down', async () => {
     projection.failures = 2;
-    await service.handleBatch(payload([['a', valid('a', 1)]]));
+    await onFakeTime(service.handleBatch(payload([['a', valid('a', 1)]])));
     expect(deadLetters.calls).toHaveLength(0);
   });
 
   it('retries the dead-letter topic without applying the batch again', async () => {
     deadLetters.failures = 2;
     const batch = payload([['a', valid('a', 1)], ['b', '"x"']]);
-    await service.handleBatch(batch);
+    await onFakeTime(service.handleBatch(batch));
     expect(projection.calls).toHaveLength(1);
     expect(deadLetters.calls).toHaveLength(3);
     expect(batch.resolved).toEqual(['101']);
   });
 
-  it('on shutdown during an outage, stops retrying and leaves the batch unresolved', async () => {
-    projection.failures = Number.POSITIVE_INFINITY;
-    const batch = payload([['a', valid('a', 1)]]);
-    const handled = service.handleBatch(batch);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    service.stopRetrying();
-    await handled;
-    expect(batch.resolved).toEqual([]);
-    const calls = projection.calls.length;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(projection.calls.length).toBe(calls);
-  });
+  describe('during an endless outage', () => {
+    it('on shutdown during an outage, stops retrying and leaves the batch unresolved', async () => {
+      projection.failures = Number.POSITIVE_INFINITY;
+      const batch = payload([['a', valid('a', 1)]]);
+      const handled = service.handleBatch(batch);
+      await jest.advanceTimersByTimeAsync(30);
+      expect(projection.calls.length).toBeGreaterThan(1);
+      service.stopRetrying();
+      await handled;
+      expect(batch.resolved).toEqual([]);
+      const calls = projection.calls.length;
+      await jest.advanceTimersByTimeAsync(50);
+      expect(projection.calls.length).toBe(calls);
+    });
 
-  it('stops retrying when kafkajs stops the consumer, leaving the batch unresolved', async () => {
-    projection.failures = Number.POSITIVE_INFINITY;
-    const batch = payload([['a', valid('a', 1)]]);
-    const handled = service.handleBatch(batch);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    batch.running = false;
-    await handled;
-    expect(batch.resolved).toEqual([]);
+    it('stops retrying when kafkajs stops the consumer, leaving the batch unresolved', async () => {
+      projection.failures = Number.POSITIVE_INFINITY;
+      const batch = payload([['a', valid('a', 1)]]);
+      const handled = service.handleBatch(batch);
+      await jest.advanceTimersByTimeAsync(30);
+      expect(projection.calls.length).toBeGreaterThan(1);
+      batch.running = false;
+      await jest.advanceTimersByTimeAsync(20);
+      await handled;
+      expect(batch.resolved).toEqual([]);
+    });
   });
 
   it('lets a rebalance seen by the heartbeat end the batch unresolved, for kafkajs to rejoin', async () => {
@@ -221,7 +240,7 @@ describe('IngestService', () => {
       batch.heartbeats += 1;
       if (batch.heartbeats > 3) throw rebalancing;
     };
-    await expect(service.handleBatch(batch)).rejects.toBe(rebalancing);
+    await expect(onFakeTime(service.handleBatch(batch))).rejects.toBe(rebalancing);
     expect(batch.resolved).toEqual([]);
   });
 });

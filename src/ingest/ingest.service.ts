@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../common/sleep.js';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { LogThrottle } from '../common/log-throttle.js';
@@ -127,7 +127,7 @@ export class IngestService {
   private async wait(delayMs: number, payload: EachBatchPayload): Promise<void> {
     const until = Date.now() + delayMs;
     for (let left = delayMs; left > 0; left = until - Date.now()) {
-      await sleep(Math.min(left, HEARTBEAT_SLICE_MS), undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      await sleep(Math.min(left, HEARTBEAT_SLICE_MS), this.stopping.signal).catch(() => undefined);
       if (this.mustStop(payload)) return;
       await payload.heartbeat();
     }

@@ -76,13 +76,15 @@ const capture: LoggerService = {
   error: (message: string) => void logs.push(`error ${message}`),
 };
 
+/** Lets fake time pass, 10 ms at a time, until `check` holds (every test runs on fake timers). */
 const eventually = async (check: () => boolean, timeoutMs = 5000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let waited = 0; !check(); waited += 10) {
+    if (waited > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms of fake time`);
+    await jest.advanceTimersByTimeAsync(10);
   }
 };
+/** Lets `ms` of fake time pass, running whatever timers fall due. */
+const elapse = (ms: number) => jest.advanceTimersByTimeAsync(ms);
 
 describe('TaskEventConsumer', () => {
   let consumers: FakeConsumer[];
@@ -96,6 +98,8 @@ describe('TaskEventConsumer', () => {
   beforeAll(() => Logger.overrideLogger(capture));
 
   beforeEach(() => {
+    // No real waits: retries, restarts and shutdown bounds run on fake time.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     logs.length = 0;
     consumers = [];
     cluster = new FakeCluster();
@@ -149,7 +153,7 @@ describe('TaskEventConsumer', () => {
   it('starts in the background: boot does not wait for Kafka', async () => {
     provisioner.ready = new Promise(() => undefined);
     expect(consumer.onApplicationBootstrap()).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await elapse(20);
     expect(consumers).toHaveLength(0);
   });
 
@@ -168,7 +172,7 @@ describe('TaskEventConsumer', () => {
     await eventually(() => consumers[0]?.runConfig !== undefined);
     consumers[0].fire('CRASH', { error: new Error('KafkaJSNumberOfRetriesExceeded'), restart: true });
     expect(await consumers[0].options.retry.restartOnFailure(new Error('x'))).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await elapse(50);
     expect(consumers).toHaveLength(1);
     expect(logs).toContainEqual(expect.stringMatching(/^warn kafka consumer crashed, kafkajs restarts it/));
   });
@@ -192,7 +196,7 @@ describe('TaskEventConsumer', () => {
     expect(consumers[0].disconnected).toBe(true);
     expect(await consumers[0].options.retry.restartOnFailure(new Error('x'))).toBe(false);
     consumers[0].fire('CRASH', { error: new Error('x'), restart: false });
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await elapse(1200);
     expect(consumers).toHaveLength(1);
   });
 
@@ -202,7 +206,7 @@ describe('TaskEventConsumer', () => {
     consumer.onApplicationBootstrap();
     await eventually(() => connected !== undefined);
     const shutdown = consumer.beforeApplicationShutdown();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await elapse(20);
     connected();
     consumers[0].calls.push('connected');
     await shutdown;
@@ -221,7 +225,9 @@ describe('TaskEventConsumer', () => {
     consumer.onApplicationBootstrap();
     await eventually(() => consumers[0]?.runConfig !== undefined);
     consumers[0].disconnect = () => new Promise(() => undefined);
-    await consumer.beforeApplicationShutdown();
+    const shutdown = consumer.beforeApplicationShutdown();
+    await elapse(1000);
+    await shutdown;
     expect(logs).toContainEqual('warn kafka consumer did not stop within 1000 ms; closing anyway');
   });
 
@@ -244,7 +250,7 @@ describe('TaskEventConsumer', () => {
     // Joined as the new member: a later reconnect removes nothing.
     consumers[0].fire('GROUP_JOIN', { memberId: 'member-2', memberAssignment: { tasks: [0] }, duration: 5 });
     consumers[0].fire('CONNECT');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await elapse(20);
     expect(cluster.left).toEqual(['member-1']);
   });
 
@@ -277,7 +283,7 @@ describe('TaskEventConsumer', () => {
     consumers[0].fire('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { tasks: [0] }, duration: 5 });
     consumers[0].fire('CRASH', { error: new Error('x'), restart: true });
     consumers[0].fire('CONNECT');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await elapse(20);
     expect(cluster.left).toEqual([]);
     expect(logs.filter((line) => line.includes('previous member'))).toEqual([]);
   });
@@ -334,10 +340,6 @@ describe('TaskEventConsumer', () => {
       expect(consumers[consumers.length - 1]).not.toBe(current);
       expect(consumers[consumers.length - 1].runConfig).toBeDefined();
     }
-
-    beforeEach(() => {
-      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
-    });
 
     it('keeps growing while every join is followed by a crash', async () => {
       consumer.onApplicationBootstrap();

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../common/sleep.js';
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import kafkajs, { type Cluster, type Consumer } from 'kafkajs';
 import { AppConfig } from '../config/app-config.js';
@@ -136,7 +136,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
         if (this.stopping.signal.aborted) return;
         const delayMs = this.startBackoff.next();
         this.logger.warn(`kafka consumer could not start, retrying in ${delayMs} ms: ${(error as Error).message}`);
-        await sleep(delayMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+        await sleep(delayMs, this.stopping.signal).catch(() => undefined);
       }
     }
   }
@@ -254,7 +254,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
           );
           break;
         }
-        await sleep(delayMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+        await sleep(delayMs, this.stopping.signal).catch(() => undefined);
       }
     }
     await cluster.disconnect().catch(() => undefined);

@@ -1,15 +1,21 @@
-// Brings Kafka and Redis up before any e2e suite runs, reusing them when they are already up.
+// Brings Kafka and Redis up before any e2e suite runs, reusing whichever is already up, and records
+// per service which ones it started: the teardown stops those and nothing else.
 // Plain JS: jest loads global setup outside its module system.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-export const STARTED_MARKER = join(ROOT, '.local', 'run', 'started-by-tests');
+const RUN = join(ROOT, '.local', 'run');
+export const SERVICES = ['kafka', 'redis'];
+/** The marker saying the e2e setup started this service (kafka or redis). */
+export const startedMarker = (service) => join(RUN, `started-by-tests.${service}`);
 
 export default function globalSetup() {
   const script = join(ROOT, 'scripts', 'infra.sh');
-  const wasUp = !execFileSync('bash', [script, 'status'], { encoding: 'utf8' }).includes('stopped');
+  const status = execFileSync('bash', [script, 'status'], { encoding: 'utf8' });
+  const stopped = SERVICES.filter((service) => status.includes(`${service}: stopped`));
   execFileSync('bash', [script, 'up'], { stdio: 'inherit' });
-  if (!wasUp) writeFileSync(STARTED_MARKER, `${process.pid}\n`);
+  mkdirSync(RUN, { recursive: true });
+  for (const service of stopped) writeFileSync(startedMarker(service), `${process.pid}\n`);
 }

@@ -1,17 +1,15 @@
 import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
-import { AppConfig } from '../src/config/app-config.js';
-import { ProjectionGenerations } from '../src/projection/projection-generations.js';
-import { RedisTaskProjection } from '../src/projection/redis-task-projection.js';
-import { TaskEvent } from '../src/projection/task-event.js';
-import { RedisConnection } from '../src/redis/redis-connection.js';
-import { testConfig } from './support/infra.js';
+import { RedisTaskProjection } from '../../src/projection/redis-task-projection.js';
+import { TaskEvent } from '../../src/projection/task-event.js';
+import { PrivateRedis } from '../support/private-redis.js';
+import { ProjectionHarness } from '../support/projection-harness.js';
 
 /**
- * Property tests of the projection on a real Redis (the shared one, under this suite's own key
- * prefix): whatever order Kafka's partitions are consumed in, and however often batches that were
- * already applied come again (a consumer restarting from an older commit, a second group, a
- * rebuild), the projection ends up as the last event of every task, and deleted tasks stay deleted.
+ * Property tests of the projection on a real Redis (a private redis-server started for this file):
+ * whatever order Kafka's partitions are consumed in, and however often batches that were already
+ * applied come again (a consumer restarting from an older commit, a second group, a rebuild), the
+ * projection ends up as the last event of every task, and deleted tasks stay deleted.
  */
 
 /** One produced event, before it is given a partition and an offset. */
@@ -24,32 +22,20 @@ interface Produced {
 type Step = { readonly next: number; readonly size: number } | { readonly again: number };
 
 let run = 0;
-let config: AppConfig;
-let connection: RedisConnection;
-let generations: ProjectionGenerations;
+let server: PrivateRedis;
+let harness: ProjectionHarness;
 let projection: RedisTaskProjection;
 
 beforeAll(async () => {
   Logger.overrideLogger(['error']);
-  config = testConfig('projection-property');
-  connection = new RedisConnection(config);
-  await connection.onModuleInit();
-  generations = new ProjectionGenerations(connection, config);
-  await generations.onModuleInit();
-  projection = new RedisTaskProjection(connection, generations, config);
+  server = await PrivateRedis.start();
+  harness = await ProjectionHarness.open(server.url, 'projection-property:', { commandTimeoutMs: 2000 });
+  ({ projection } = harness);
 });
 
 afterAll(async () => {
-  // The keys of this suite only: everything under its prefix.
-  const client = connection.client;
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${config.redis.keyPrefix}*`, 'COUNT', 500);
-    if (keys.length > 0) await client.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  generations.onApplicationShutdown();
-  await connection.onApplicationShutdown();
+  await harness?.close();
+  await server?.destroy();
 });
 
 const valueOf = (taskId: string, index: number) => Buffer.from(JSON.stringify({ taskId, status: 'IN_PROGRESS', taskType: 'SIMPLE', index }));

@@ -1,21 +1,18 @@
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { PrivateRedis } from '../../test/support/private-redis.js';
-import { AppConfig } from '../config/app-config.js';
-import { RedisConnection } from '../redis/redis-connection.js';
-import { ProjectionGenerations } from './projection-generations.js';
-import { ProjectionKeys } from './projection-keys.js';
-import { ProjectionUnavailableError } from './projection-unavailable.error.js';
-import { latestPerTask, RedisTaskProjection } from './redis-task-projection.js';
-import { TaskEvent } from './task-event.js';
+import { ProjectionUnavailableError } from '../../src/projection/projection-unavailable.error.js';
+import { latestPerTask, RedisTaskProjection } from '../../src/projection/redis-task-projection.js';
+import { TaskEvent } from '../../src/projection/task-event.js';
+import { ProjectionKeys } from '../../src/projection/projection-keys.js';
+import { PrivateRedis } from '../support/private-redis.js';
+import { ProjectionHarness } from '../support/projection-harness.js';
 
 // The Lua script is the single place where "newer wins" is decided, so these run it where it
 // runs in production: in a redis-server, a private one started for this file.
 
 const TTL_SECONDS = 60;
 let server: PrivateRedis;
-let connection: RedisConnection;
-let generations: ProjectionGenerations;
+let harness: ProjectionHarness;
 let projection: RedisTaskProjection;
 let raw: Redis;
 let keys: ProjectionKeys;
@@ -49,21 +46,12 @@ beforeAll(async () => {
 beforeEach(async () => {
   // A fresh key prefix per test: every test starts from an empty projection.
   prefix += 1;
-  const config = {
-    redis: { url: server.url, keyPrefix: `unit${prefix}:`, commandTimeoutMs: 1000 },
-    projection: { tombstoneTtlSeconds: TTL_SECONDS },
-  } as AppConfig;
-  keys = new ProjectionKeys(config.redis.keyPrefix);
-  connection = new RedisConnection(config);
-  await connection.onModuleInit();
-  generations = new ProjectionGenerations(connection, config);
-  await generations.onModuleInit();
-  projection = new RedisTaskProjection(connection, generations, config);
+  harness = await ProjectionHarness.open(server.url, `unit${prefix}:`, { tombstoneTtlSeconds: TTL_SECONDS });
+  ({ projection, keys } = harness);
 });
 
 afterEach(async () => {
-  generations.onApplicationShutdown();
-  await connection.onApplicationShutdown();
+  await harness.close();
 });
 
 afterAll(async () => {

@@ -1,0 +1,39 @@
+import { AppConfig } from '../../src/config/app-config.js';
+import { ProjectionGenerations } from '../../src/projection/projection-generations.js';
+import { ProjectionKeys } from '../../src/projection/projection-keys.js';
+import { RedisTaskProjection } from '../../src/projection/redis-task-projection.js';
+import { RedisConnection } from '../../src/redis/redis-connection.js';
+
+/**
+ * The Redis projection wired as the app wires it (connection, generation pointer, projection),
+ * without Nest, on a Redis and key prefix of the caller's choosing. The one harness of the
+ * projection's integration specs.
+ */
+export class ProjectionHarness {
+  readonly keys: ProjectionKeys;
+
+  private constructor(
+    readonly config: AppConfig,
+    readonly connection: RedisConnection,
+    readonly generations: ProjectionGenerations,
+    readonly projection: RedisTaskProjection,
+  ) {
+    this.keys = new ProjectionKeys(config.redis.keyPrefix);
+  }
+
+  /** Connects to `url` under `keyPrefix`; tombstone markers live `tombstoneTtlSeconds`. */
+  static async open(url: string, keyPrefix: string, { tombstoneTtlSeconds = 3600, commandTimeoutMs = 1000 } = {}): Promise<ProjectionHarness> {
+    const config = { redis: { url, keyPrefix, commandTimeoutMs }, projection: { tombstoneTtlSeconds } } as AppConfig;
+    const connection = new RedisConnection(config);
+    await connection.onModuleInit();
+    const generations = new ProjectionGenerations(connection, config);
+    await generations.onModuleInit();
+    return new ProjectionHarness(config, connection, generations, new RedisTaskProjection(connection, generations, config));
+  }
+
+  /** Closes the connection, as the app's shutdown does. */
+  async close(): Promise<void> {
+    this.generations.onApplicationShutdown();
+    await this.connection.onApplicationShutdown();
+  }
+}
