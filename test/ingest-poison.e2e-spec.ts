@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { INestApplication } from '@nestjs/common';
 import fc from 'fast-check';
-import { createApp } from '../src/app.factory.js';
 import { AppConfig } from '../src/config/app-config.js';
 import { TaskEventDecoder } from '../src/ingest/task-event-decoder.js';
-import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { CapturedLogs } from './support/captured-logs.js';
+import { startIngestingApp } from './support/ingesting-app.js';
 import { eventually } from './support/eventually.js';
 import { testConfig } from './support/infra.js';
 import { JavaEvent, produceWithJavaClient } from './support/java-task-producer.js';
@@ -42,25 +41,9 @@ describe('poison events never stall ingest', () => {
   beforeAll(async () => {
     config = testConfig('poison');
     logs = new CapturedLogs();
-    app = await createApp(config);
-    app.useLogger(logs);
-    await app.init();
-    await app.get(TopicProvisioner).ready;
+    app = await startIngestingApp(config, logs);
     kafka = await TestKafka.connect(config.kafka.brokers);
-    // AlterConfigs replaces a topic's whole config, so compaction is restated with the new limit.
-    await kafka.admin.alterConfigs({
-      validateOnly: false,
-      resources: [
-        {
-          type: 2,
-          name: config.kafka.topic,
-          configEntries: [
-            { name: 'cleanup.policy', value: 'compact' },
-            { name: 'max.message.bytes', value: String(SOURCE_MAX_MESSAGE_BYTES) },
-          ],
-        },
-      ],
-    });
+    await kafka.allowCompactedRecordsUpTo(config.kafka.topic, SOURCE_MAX_MESSAGE_BYTES);
     reader = new ProjectionReader(config.redis.url, config.redis.keyPrefix);
     deadLetters = await kafka.follow(config.kafka.dlqTopic);
   });

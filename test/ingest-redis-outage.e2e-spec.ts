@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { createApp } from '../src/app.factory.js';
 import { AppConfig } from '../src/config/app-config.js';
-import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { CapturedLogs } from './support/captured-logs.js';
+import { startIngestingApp } from './support/ingesting-app.js';
 import { PrivateRedis } from './support/private-redis.js';
 import { eventually } from './support/eventually.js';
 import { testConfig } from './support/infra.js';
@@ -40,10 +39,7 @@ describe('ingest while Redis goes down and comes back (a private redis-server)',
     // The production retry bounds, so the resume time measured here is the one a deployment sees.
     config = testConfig('ingest-outage', { redis: { url: redis.url }, ingest: { retryInitialMs: 100, retryMaxMs: 2000 } });
     logs = new CapturedLogs();
-    app = await createApp(config);
-    app.useLogger(logs);
-    await app.init();
-    await app.get(TopicProvisioner).ready;
+    app = await startIngestingApp(config, logs);
     kafka = await TestKafka.connect(config.kafka.brokers);
     reader = new ProjectionReader(redis.url, config.redis.keyPrefix);
   });

@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { INestApplication } from '@nestjs/common';
 import kafkajs from 'kafkajs';
 import type { CompressionTypes, Message } from 'kafkajs';
-import { createApp } from '../src/app.factory.js';
 import { AppConfig } from '../src/config/app-config.js';
-import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { MAX_VALUE_BYTES } from '../src/ingest/task-event-decoder.js';
 import { CapturedLogs } from './support/captured-logs.js';
+import { startIngestingApp } from './support/ingesting-app.js';
 import { eventually } from './support/eventually.js';
 import { testConfig } from './support/infra.js';
 import { JavaCompression, produceWithJavaClient } from './support/java-task-producer.js';
@@ -21,14 +20,6 @@ const { CompressionTypes: Codec } = kafkajs;
 
 /** The last event the current test produced for each task: its bytes, or null for a tombstone. */
 const lastEvent = new Map<string, Buffer | null>();
-
-async function startApp(config: AppConfig, logs: CapturedLogs): Promise<INestApplication> {
-  const app = await createApp(config);
-  app.useLogger(logs);
-  await app.init();
-  await app.get(TopicProvisioner).ready;
-  return app;
-}
 
 describe('ingest: task-update events from Kafka into the Redis projection', () => {
   let config: AppConfig;
@@ -75,7 +66,7 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
   beforeAll(async () => {
     config = testConfig('ingest');
     logs = new CapturedLogs();
-    app = await startApp(config, logs);
+    app = await startIngestingApp(config, logs);
     kafka = await TestKafka.connect(config.kafka.brokers);
     reader = new ProjectionReader(config.redis.url, config.redis.keyPrefix);
   });
@@ -137,21 +128,8 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
   });
 
   it('dead-letters each kind of invalid event with its original key, value and headers, logs each once, and keeps consuming', async () => {
-    // One event is over even the dead-letter topic's limit; the source topic must take it to consume it
-    // at all. AlterConfigs replaces a topic's whole config, so compaction is restated with it.
-    await kafka.admin.alterConfigs({
-      validateOnly: false,
-      resources: [
-        {
-          type: 2,
-          name: config.kafka.topic,
-          configEntries: [
-            { name: 'cleanup.policy', value: 'compact' },
-            { name: 'max.message.bytes', value: String(4 * 1024 * 1024) },
-          ],
-        },
-      ],
-    });
+    // One event is over even the dead-letter topic's limit; the source topic must take it to consume it at all.
+    await kafka.allowCompactedRecordsUpTo(config.kafka.topic, 4 * 1024 * 1024);
     const task = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({ ...SEED_TASK, ...fields }));
     const withoutStatus = { ...sampleTask('dlq-no-status') };
     delete withoutStatus.status;
@@ -288,7 +266,7 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
       ...config,
       kafka: { ...config.kafka, groupId: `${config.kafka.groupId}.replay`, clientId: `${config.kafka.clientId}.replay` },
     };
-    const replay = await startApp(replayConfig, new CapturedLogs());
+    const replay = await startIngestingApp(replayConfig, new CapturedLogs());
     try {
       // Live updates keep arriving while the replay runs; both groups apply them.
       const live = taskIds.slice(1, 61);

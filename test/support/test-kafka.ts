@@ -42,6 +42,26 @@ export class TestKafka {
     return { partition: metadata.partition, offset: Number(metadata.baseOffset) };
   }
 
+  /**
+   * Lets the source topic take records up to `bytes`, so a suite can send events larger than the
+   * dead-letter topic takes. AlterConfigs replaces a topic's whole config: compaction is restated.
+   */
+  async allowCompactedRecordsUpTo(topic: string, bytes: number): Promise<void> {
+    await this.admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: 2,
+          name: topic,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'max.message.bytes', value: String(bytes) },
+          ],
+        },
+      ],
+    });
+  }
+
   /** The next offset to be written on each partition of the topic. */
   async endOffsets(topic: string): Promise<Map<number, number>> {
     const offsets = await this.admin.fetchTopicOffsets(topic);
