@@ -22,9 +22,9 @@ const RUNGS: readonly Rung[] = ['whole', 'without value', 'without value and hea
  * part-way is repeated whole.
  *
  * A dead letter always ends somewhere. One the topic refuses for what it is (too large), or that
- * kafkajs could not encode (checked before sending), is sent again with less: first without its value, then also without its
- * original headers, each omission named in an `x-dlq-*` header; the original stays readable in the
- * source topic at the offset the headers give. If even the key and the `x-dlq-*` headers are
+ * kafkajs could not encode (checked before sending), is sent again with less: first without its
+ * value, then also without its original headers, each omission named in an `x-dlq-*` header; the
+ * original stays readable in the source topic at the offset the headers give. If even the key and the `x-dlq-*` headers are
  * refused, the letter is logged at error with its coordinates and counted, and ingest moves on.
  * Only a failure that is not about the record (the topic unreachable, a timeout, no permission)
  * rejects, so that ingest holds the partition and retries.
@@ -148,9 +148,10 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
  *
  * Consumed headers come as kafkajs decodes them, which is not what it encodes: a header sent with
  * no value (librdkafka and the Java client allow it) is null, and kafkajs throws on a null value;
- * a header named like an `Object.prototype` member (`constructor`, `__proto__`, `toString`) is
- * turned into an array holding that member before the value. So only Buffer and string values are
- * forwarded; null ones go as empty values, named in `x-dlq-null-headers`.
+ * and kafkajs's own decoding (before `hardenKafkajsHeaderDecoding`) turns a header named like an
+ * `Object.prototype` member (`constructor`, `toString`) into an array holding that member before
+ * the value. So only Buffer and string values are forwarded; null ones go as empty values, named
+ * in `x-dlq-null-headers`.
  */
 export function toDeadLetterMessage(letter: DeadLetter, rung: Rung): Message {
   const { key, value, headers, offset } = letter.message;
