@@ -56,7 +56,7 @@ describe('the service process under SIGKILL and SIGTERM', () => {
     kafka = await TestKafka.connect(config.kafka.brokers);
     reader = new ProjectionReader(config.redis.url, config.redis.keyPrefix);
     // The topics as the service creates them, before any service runs: a test may produce a backlog first.
-    await new TopicProvisioner(new KafkaClient(config), config).ensureTopics();
+    await new TopicProvisioner(new KafkaClient(config.kafka), config.kafka).ensureTopics();
   });
 
   afterEach(async () => {

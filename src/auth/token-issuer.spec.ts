@@ -1,13 +1,13 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import { AppConfig, AuthConfig } from '../config/app-config.js';
+import { AuthConfig } from '../config/app-config.js';
 import { ConfigError } from '../config/config-error.js';
 import { InvalidCredentialsError } from './invalid-credentials.error.js';
 import { TokenIssuer } from './token-issuer.js';
 
 const SECRET = 'a-jwt-secret-of-at-least-32-characters';
 
-function config(auth: Partial<AuthConfig>): AppConfig {
-  return { auth: { tokens: [], keys: new Map(), jwtTtlSeconds: 3600, ...auth } } as unknown as AppConfig;
+function config(auth: Partial<AuthConfig>): AuthConfig {
+  return { tokens: [], keys: new Map(), jwtTtlSeconds: 3600, ...auth };
 }
 
 describe('TokenIssuer', () => {

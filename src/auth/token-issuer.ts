@@ -1,7 +1,7 @@
 import { KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { SignJWT } from 'jose';
-import { AppConfig } from '../config/app-config.js';
+import { AuthConfig } from '../config/app-config.js';
 import { assertAuthConfig } from './assert-auth-config.js';
 import { InvalidCredentialsError } from './invalid-credentials.error.js';
 import { JWT_ALGORITHM, JWT_ISSUER, jwtKey } from './jwt-settings.js';
@@ -20,9 +20,9 @@ export class TokenIssuer {
   /** Compared against for an unknown keyId, so that answer takes as long as a wrong secret's. */
   private readonly unknownKeyDigest = secretDigest(randomBytes(32).toString('hex'));
 
-  constructor(config: AppConfig) {
-    assertAuthConfig(config.auth);
-    const { keys, jwtSecret, jwtTtlSeconds } = config.auth;
+  constructor(config: AuthConfig) {
+    assertAuthConfig(config);
+    const { keys, jwtSecret, jwtTtlSeconds } = config;
     this.secretDigests = new Map([...keys].map(([keyId, secret]) => [keyId, secretDigest(secret)]));
     this.key = jwtSecret ? jwtKey(jwtSecret) : undefined;
     this.enabled = keys.size > 0;

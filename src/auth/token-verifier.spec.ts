@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { AppConfig, AuthConfig } from '../config/app-config.js';
+import { AuthConfig } from '../config/app-config.js';
 import { ConfigError } from '../config/config-error.js';
 import { TOKEN_MAX_LENGTH } from './token-length.js';
 import { TokenIssuer } from './token-issuer.js';
@@ -10,8 +10,8 @@ import { UnauthenticatedError } from './unauthenticated.error.js';
 const SECRET = 'a-jwt-secret-of-at-least-32-characters';
 const OTHER_SECRET = 'another-secret-of-at-least-32-characters';
 
-function config(auth: Partial<AuthConfig>): AppConfig {
-  return { auth: { tokens: [], keys: new Map(), jwtTtlSeconds: 3600, ...auth } } as unknown as AppConfig;
+function config(auth: Partial<AuthConfig>): AuthConfig {
+  return { tokens: [], keys: new Map(), jwtTtlSeconds: 3600, ...auth };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<string> {

@@ -2,7 +2,7 @@ import { KeyObject, timingSafeEqual } from 'node:crypto';
 import { IncomingHttpHeaders } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { errors, jwtVerify } from 'jose';
-import { AppConfig } from '../config/app-config.js';
+import { AuthConfig } from '../config/app-config.js';
 import { assertAuthConfig } from './assert-auth-config.js';
 import { isCanonicalCompactJws } from './compact-jws.js';
 import { JWT_ALGORITHM, JWT_ISSUER, jwtKey } from './jwt-settings.js';
@@ -38,11 +38,11 @@ export class TokenVerifier {
   private readonly keyIds: ReadonlySet<string>;
   private readonly verifiedJwts = new VerifiedJwtCache(VERIFIED_JWT_CACHE_LIMITS);
 
-  constructor(config: AppConfig) {
-    assertAuthConfig(config.auth);
-    this.staticDigests = config.auth.tokens.map(secretDigest);
-    this.jwtKey = config.auth.jwtSecret ? jwtKey(config.auth.jwtSecret) : undefined;
-    this.keyIds = new Set(config.auth.keys.keys());
+  constructor(config: AuthConfig) {
+    assertAuthConfig(config);
+    this.staticDigests = config.tokens.map(secretDigest);
+    this.jwtKey = config.jwtSecret ? jwtKey(config.jwtSecret) : undefined;
+    this.keyIds = new Set(config.keys.keys());
   }
 
   /** Resolves if the request carries an accepted token; rejects with `UnauthenticatedError` if not. */

@@ -1,57 +1,58 @@
-export interface HttpConfig {
-  readonly port: number;
+export abstract class HttpConfig {
+  abstract readonly port: number;
   /**
    * The answer to a read of a task that is not in the projection: 404 with an ErrorResponse, as
    * Conductor since 3.21.20 answers, or 204 with no body, as earlier Conductor OSS did.
    */
-  readonly missingTaskStatus: 404 | 204;
+  abstract readonly missingTaskStatus: 404 | 204;
 }
 
-export interface KafkaConfig {
-  readonly brokers: string[];
-  readonly clientId: string;
-  readonly topic: string;
-  readonly dlqTopic: string;
-  readonly groupId: string;
-  readonly topicPartitions: number;
-  readonly replicationFactor: number;
+export abstract class KafkaConfig {
+  abstract readonly brokers: string[];
+  abstract readonly clientId: string;
+  abstract readonly topic: string;
+  abstract readonly dlqTopic: string;
+  abstract readonly groupId: string;
+  abstract readonly topicPartitions: number;
+  abstract readonly replicationFactor: number;
   /** How long the group waits for a silent consumer before giving its partitions to another. */
-  readonly sessionTimeoutMs: number;
+  abstract readonly sessionTimeoutMs: number;
 }
 
-export interface RedisConfig {
-  readonly url: string;
-  readonly keyPrefix: string;
-  readonly commandTimeoutMs: number;
+export abstract class RedisConfig {
+  abstract readonly url: string;
+  abstract readonly keyPrefix: string;
+  abstract readonly commandTimeoutMs: number;
 }
 
-export interface ProjectionConfig {
-  readonly tombstoneTtlSeconds: number;
+export abstract class ProjectionConfig {
+  abstract readonly tombstoneTtlSeconds: number;
 }
 
-export interface IngestConfig {
+export abstract class IngestConfig {
   /** First and largest wait between attempts at a batch while Redis (or the DLQ) is unreachable. */
-  readonly retryInitialMs: number;
-  readonly retryMaxMs: number;
+  abstract readonly retryInitialMs: number;
+  abstract readonly retryMaxMs: number;
 }
 
-export interface AuthConfig {
+export abstract class AuthConfig {
   /** Static tokens from AUTH_TOKENS and AUTH_TOKENS_FILE, merged. */
-  readonly tokens: string[];
+  abstract readonly tokens: string[];
   /** keyId -> keySecret pairs that may exchange for a JWT at POST /api/token. */
-  readonly keys: ReadonlyMap<string, string>;
-  readonly jwtSecret?: string;
-  readonly jwtTtlSeconds: number;
+  abstract readonly keys: ReadonlyMap<string, string>;
+  abstract readonly jwtSecret?: string;
+  abstract readonly jwtTtlSeconds: number;
 }
 
-export interface LifecycleConfig {
-  readonly shutdownTimeoutMs: number;
-  readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+export abstract class LifecycleConfig {
+  abstract readonly shutdownTimeoutMs: number;
+  abstract readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }
 
 /**
  * The validated configuration of one service instance. Only `loadConfig` builds it from the
- * environment; tests build it directly. Injected by class token.
+ * environment; tests build it directly. ConfigModule provides each of its slices (HttpConfig,
+ * KafkaConfig, ...) by its own class token, so a class asks only for the slices it uses.
  */
 export abstract class AppConfig {
   abstract readonly http: HttpConfig;

@@ -1,14 +1,25 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { AppConfig } from './app-config.js';
+import { AppConfig, AuthConfig, HttpConfig, IngestConfig, KafkaConfig, LifecycleConfig, ProjectionConfig, RedisConfig } from './app-config.js';
 
 /**
- * Provides the validated `AppConfig` to every module. The config is loaded before the
- * application is created (see main.ts), so a bad value stops the process before anything connects.
+ * Provides each slice of the validated `AppConfig` (HttpConfig, KafkaConfig, RedisConfig,
+ * ProjectionConfig, IngestConfig, AuthConfig, LifecycleConfig) to every module, by its own class
+ * token. The config is loaded before the application is created (see main.ts), so a bad value
+ * stops the process before anything connects.
  */
 @Global()
 @Module({})
 export class ConfigModule {
   static forRoot(config: AppConfig): DynamicModule {
-    return { module: ConfigModule, providers: [{ provide: AppConfig, useValue: config }], exports: [AppConfig] };
+    const providers = [
+      { provide: HttpConfig, useValue: config.http },
+      { provide: KafkaConfig, useValue: config.kafka },
+      { provide: RedisConfig, useValue: config.redis },
+      { provide: ProjectionConfig, useValue: config.projection },
+      { provide: IngestConfig, useValue: config.ingest },
+      { provide: AuthConfig, useValue: config.auth },
+      { provide: LifecycleConfig, useValue: config.lifecycle },
+    ];
+    return { module: ConfigModule, providers, exports: providers.map((provider) => provider.provide) };
   }
 }

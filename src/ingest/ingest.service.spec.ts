@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
-import { AppConfig } from '../config/app-config.js';
+import { IngestConfig } from '../config/app-config.js';
 import { ProjectionUnavailableError } from '../projection/projection-unavailable.error.js';
 import { StoredTask } from '../projection/stored-task.js';
 import { TaskEvent } from '../projection/task-event.js';
@@ -110,7 +110,7 @@ describe('IngestService', () => {
   beforeEach(() => {
     projection = new FakeProjection();
     deadLetters = new FakeDeadLetters();
-    const config = { ingest: { retryInitialMs: 5, retryMaxMs: 20 } } as AppConfig;
+    const config: IngestConfig = { retryInitialMs: 5, retryMaxMs: 20 };
     service = new IngestService(new TaskEventDecoder(), projection, deadLetters, config);
   });
 
@@ -147,7 +147,7 @@ describe('IngestService', () => {
         return super.decode(message, partition);
       }
     }
-    const config = { ingest: { retryInitialMs: 5, retryMaxMs: 20 } } as AppConfig;
+    const config: IngestConfig = { retryInitialMs: 5, retryMaxMs: 20 };
     service = new IngestService(new FailingDecoder(), projection, deadLetters, config);
     const fake = payload([
       ['t1', valid('t1', 1)],

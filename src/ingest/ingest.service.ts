@@ -2,7 +2,7 @@ import { sleep } from '../common/sleep.js';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { LogThrottle } from '../common/log-throttle.js';
-import { AppConfig } from '../config/app-config.js';
+import { IngestConfig } from '../config/app-config.js';
 import type { TaskEvent } from '../projection/task-event.js';
 import { ApplyResult, TaskProjection } from '../projection/task-projection.js';
 import { DeadLetter } from './dead-letter.js';
@@ -41,7 +41,7 @@ export class IngestService {
     private readonly decoder: TaskEventDecoder,
     private readonly projection: TaskProjection,
     private readonly deadLetters: DeadLetterPublisher,
-    private readonly config: AppConfig,
+    private readonly config: IngestConfig,
   ) {}
 
   async handleBatch(payload: EachBatchPayload): Promise<void> {
@@ -109,7 +109,7 @@ export class IngestService {
         return true;
       } catch (error) {
         if (this.mustStop(payload)) return this.leaveUncommitted(target, payload);
-        backoff ??= new RetryBackoff(this.config.ingest.retryInitialMs, this.config.ingest.retryMaxMs);
+        backoff ??= new RetryBackoff(this.config.retryInitialMs, this.config.retryMaxMs);
         failingSince ||= Date.now();
         const delayMs = backoff.next();
         if (failureLog.take()) {

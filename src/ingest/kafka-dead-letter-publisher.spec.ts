@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
 import type { IHeaders, KafkaMessage, Message, ProducerRecord } from 'kafkajs';
-import { AppConfig } from '../config/app-config.js';
+import { KafkaConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
 import { DeadLetter } from './dead-letter.js';
 import { KafkaDeadLetterPublisher, toDeadLetterMessage } from './kafka-dead-letter-publisher.js';
@@ -174,6 +174,16 @@ class FakeProducer {
 }
 
 describe('KafkaDeadLetterPublisher', () => {
+  const kafkaConfig: KafkaConfig = {
+    brokers: ['localhost:9092'],
+    clientId: 'task-cache',
+    topic: 'tasks',
+    dlqTopic: 'tasks.dlq',
+    groupId: 'task-cache',
+    topicPartitions: 1,
+    replicationFactor: 1,
+    sessionTimeoutMs: 30000,
+  };
   let producer: FakeProducer;
   let publisher: KafkaDeadLetterPublisher;
 
@@ -182,7 +192,7 @@ describe('KafkaDeadLetterPublisher', () => {
   beforeEach(() => {
     producer = new FakeProducer();
     const client = { kafka: { producer: () => producer } } as unknown as KafkaClient;
-    publisher = new KafkaDeadLetterPublisher(client, { kafka: { dlqTopic: 'tasks.dlq' } } as AppConfig);
+    publisher = new KafkaDeadLetterPublisher(client, kafkaConfig);
   });
 
   const letter = (offset: string, value: number, headerBytes: number, key = 'k'): DeadLetter => ({

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import kafkajs from 'kafkajs';
 import type { IHeaders, Message, Producer } from 'kafkajs';
-import { AppConfig } from '../config/app-config.js';
+import { KafkaConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
 import { encodesAsRecord, LinearDefaultPartitioner } from '../kafka/kafkajs-hardening.js';
 import { DeadLetter } from './dead-letter.js';
@@ -37,9 +37,9 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
   private connected: Promise<void> | undefined;
   private undeliverableCount = 0;
 
-  constructor(client: KafkaClient, config: AppConfig) {
+  constructor(client: KafkaClient, config: KafkaConfig) {
     super();
-    this.topic = config.kafka.dlqTopic;
+    this.topic = config.dlqTopic;
     this.producer = client.kafka.producer({
       allowAutoTopicCreation: false,
       // A dead letter keeps its event's key, however long: kafkajs's own hash is quadratic in it.

@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { Logger, LoggerService } from '@nestjs/common';
 import type { ConsumerRunConfig, ConsumerSubscribeTopics, EachBatchPayload, PartitionAssigner } from 'kafkajs';
-import { AppConfig } from '../config/app-config.js';
+import { KafkaConfig, LifecycleConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
 import { TopicProvisioner } from '../kafka/topic-provisioner.js';
 import { IngestService } from './ingest.service.js';
@@ -127,11 +127,18 @@ describe('TaskEventConsumer', () => {
       handleBatch: async (payload: EachBatchPayload) => void handled.push(payload),
       stopRetrying: () => void (stoppedRetrying = true),
     } as unknown as IngestService;
-    const config = {
-      kafka: { topic: 'tasks', groupId: 'group', sessionTimeoutMs: 30000 },
-      lifecycle: { shutdownTimeoutMs: 1500 },
-    } as AppConfig;
-    consumer = new TaskEventConsumer(client, provisioner as TopicProvisioner, ingest, config);
+    const kafka: KafkaConfig = {
+      brokers: ['localhost:9092'],
+      clientId: 'task-cache',
+      topic: 'tasks',
+      dlqTopic: 'tasks.dlq',
+      groupId: 'group',
+      topicPartitions: 1,
+      replicationFactor: 1,
+      sessionTimeoutMs: 30000,
+    };
+    const lifecycle: LifecycleConfig = { shutdownTimeoutMs: 1500, logLevel: 'log' };
+    consumer = new TaskEventConsumer(client, provisioner as TopicProvisioner, ingest, kafka, lifecycle);
   });
 
   afterEach(async () => {

@@ -1,7 +1,7 @@
 import { sleep } from '../common/sleep.js';
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import kafkajs, { type Cluster, type Consumer } from 'kafkajs';
-import { AppConfig } from '../config/app-config.js';
+import { KafkaConfig, LifecycleConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
 import { TopicProvisioner } from '../kafka/topic-provisioner.js';
 import { IngestService } from './ingest.service.js';
@@ -66,7 +66,8 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     private readonly client: KafkaClient,
     private readonly provisioner: TopicProvisioner,
     private readonly ingest: IngestService,
-    private readonly config: AppConfig,
+    private readonly kafka: KafkaConfig,
+    private readonly lifecycle: LifecycleConfig,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -79,7 +80,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     clearTimeout(this.stableTimer);
     this.ingest.stopRetrying();
     // Leave the rest of the shutdown budget to closing Redis and the producers.
-    const boundMs = Math.floor((this.config.lifecycle.shutdownTimeoutMs * 2) / 3);
+    const boundMs = Math.floor((this.lifecycle.shutdownTimeoutMs * 2) / 3);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), boundMs)));
     const outcome = await Promise.race([this.stop().then(() => 'stopped' as const), timedOut]);
@@ -104,7 +105,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     } catch {
       return;
     }
-    const { topic, groupId } = this.config.kafka;
+    const { topic, groupId } = this.kafka;
     while (!this.stopping.signal.aborted) {
       const consumer = this.createConsumer();
       this.consumer = consumer;
@@ -142,7 +143,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
   }
 
   private createConsumer(): Consumer {
-    const { groupId, sessionTimeoutMs } = this.config.kafka;
+    const { groupId, sessionTimeoutMs } = this.kafka;
     const consumer = this.client.kafka.consumer({
       groupId,
       sessionTimeout: sessionTimeoutMs,
@@ -184,7 +185,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
           this.startBackoff.reset();
         }, STABLE_AFTER_JOIN_MS);
       }
-      const partitions = memberAssignment[this.config.kafka.topic] ?? [];
+      const partitions = memberAssignment[this.kafka.topic] ?? [];
       this.logger.log(`kafka consumer joined group ${groupId} in ${duration} ms; consuming partitions [${partitions.join(', ')}]`);
     });
     return consumer;
@@ -223,7 +224,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
    * completes at once.
    */
   private async removePreviousMember(memberId: string): Promise<void> {
-    const { groupId, sessionTimeoutMs } = this.config.kafka;
+    const { groupId, sessionTimeoutMs } = this.kafka;
     const cluster = this.separateCluster();
     const backoff = new RetryBackoff(200, 2000);
     const deadline = Date.now() + sessionTimeoutMs;
@@ -270,7 +271,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
   private separateCluster(): Cluster {
     let cluster: Cluster | undefined;
     this.client.kafka.consumer({
-      groupId: this.config.kafka.groupId,
+      groupId: this.kafka.groupId,
       partitionAssigners: [
         (options) => {
           cluster = options.cluster;

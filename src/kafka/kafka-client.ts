@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { AppConfig } from '../config/app-config.js';
+import { KafkaConfig } from '../config/app-config.js';
 import { registerCompressionCodecs } from './compression-codecs.js';
 import { kafkaLogCreator } from './kafka-log.js';
 import { hardenKafkajsHeaderDecoding } from './kafkajs-hardening.js';
@@ -15,12 +15,12 @@ const { logLevel } = kafkajs;
 export class KafkaClient {
   readonly kafka: Kafka;
 
-  constructor(config: AppConfig) {
+  constructor(config: KafkaConfig) {
     registerCompressionCodecs();
     hardenKafkajsHeaderDecoding();
     this.kafka = new kafkajs.Kafka({
-      clientId: config.kafka.clientId,
-      brokers: config.kafka.brokers,
+      clientId: config.clientId,
+      brokers: config.brokers,
       connectionTimeout: 3000,
       requestTimeout: 30000,
       retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 8 },

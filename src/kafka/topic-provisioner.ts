@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Admin, ITopicConfig } from 'kafkajs';
-import { AppConfig } from '../config/app-config.js';
+import { KafkaConfig } from '../config/app-config.js';
 import { KafkaClient } from './kafka-client.js';
 
 /**
@@ -30,7 +30,7 @@ export class TopicProvisioner implements OnApplicationBootstrap, OnApplicationSh
 
   constructor(
     private readonly client: KafkaClient,
-    private readonly config: AppConfig,
+    private readonly config: KafkaConfig,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -57,7 +57,7 @@ export class TopicProvisioner implements OnApplicationBootstrap, OnApplicationSh
   }
 
   async ensureTopics(): Promise<void> {
-    const { topic, dlqTopic, topicPartitions, replicationFactor } = this.config.kafka;
+    const { topic, dlqTopic, topicPartitions, replicationFactor } = this.config;
     const admin = this.client.kafka.admin();
     this.admin = admin;
     await admin.connect();

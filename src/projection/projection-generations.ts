@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { AppConfig } from '../config/app-config.js';
+import { RedisConfig } from '../config/app-config.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import { ProjectionKeys } from './projection-keys.js';
 import { ProjectionUnavailableError } from './projection-unavailable.error.js';
@@ -21,9 +21,9 @@ export class ProjectionGenerations implements OnModuleInit, OnApplicationShutdow
 
   constructor(
     private readonly redis: RedisConnection,
-    config: AppConfig,
+    config: RedisConfig,
   ) {
-    this.keys = new ProjectionKeys(config.redis.keyPrefix);
+    this.keys = new ProjectionKeys(config.keyPrefix);
   }
 
   async onModuleInit(): Promise<void> {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { Result } from 'ioredis';
-import { AppConfig } from '../config/app-config.js';
+import { ProjectionConfig, RedisConfig } from '../config/app-config.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import { ProjectionGenerations } from './projection-generations.js';
 import { ProjectionKeys } from './projection-keys.js';
@@ -35,11 +35,12 @@ export class RedisTaskProjection extends TaskProjection {
   constructor(
     private readonly redis: RedisConnection,
     private readonly generations: ProjectionGenerations,
-    config: AppConfig,
+    redisConfig: RedisConfig,
+    projectionConfig: ProjectionConfig,
   ) {
     super();
-    this.keys = new ProjectionKeys(config.redis.keyPrefix);
-    this.tombstoneTtlMs = config.projection.tombstoneTtlSeconds * 1000;
+    this.keys = new ProjectionKeys(redisConfig.keyPrefix);
+    this.tombstoneTtlMs = projectionConfig.tombstoneTtlSeconds * 1000;
     // Loaded once per connection: ioredis sends EVALSHA, and the script body only after NOSCRIPT.
     redis.client.defineCommand('applyTaskEvent', { numberOfKeys: 1, lua: APPLY_SCRIPT });
   }

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { LogThrottle } from '../common/log-throttle.js';
-import { AppConfig } from '../config/app-config.js';
+import { RedisConfig } from '../config/app-config.js';
 
 const MAX_RECONNECT_DELAY_MS = 2000;
 const ERROR_LOG_INTERVAL_MS = 10_000;
@@ -18,14 +18,14 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   private wasReady = false;
   private readonly errorLog = new LogThrottle(ERROR_LOG_INTERVAL_MS);
 
-  constructor(config: AppConfig) {
-    this.client = new Redis(config.redis.url, {
+  constructor(config: RedisConfig) {
+    this.client = new Redis(config.url, {
       lazyConnect: true,
       enableAutoPipelining: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: config.redis.commandTimeoutMs,
-      connectTimeout: Math.max(config.redis.commandTimeoutMs, 1000),
+      commandTimeout: config.commandTimeoutMs,
+      connectTimeout: Math.max(config.commandTimeoutMs, 1000),
       retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), MAX_RECONNECT_DELAY_MS),
       connectionName: 'task-cache',
     });

@@ -1,6 +1,5 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenVerifier } from '../auth/token-verifier.js';
-import { AppConfig } from '../config/app-config.js';
 import { etagMatches, TaskReadRoute, taskIdInPath } from './task-read.route.js';
 import { TasksService } from './tasks.service.js';
 
@@ -36,7 +35,7 @@ describe('etagMatches', () => {
 });
 
 describe('TaskReadRoute.handle', () => {
-  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, { http: { missingTaskStatus: 404 } } as AppConfig);
+  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, { port: 8080, missingTaskStatus: 404 });
   const request = (method: string, url: string) => ({ method, url, headers: {} }) as IncomingMessage;
 
   it('leaves other methods and paths untouched for the framework', () => {

@@ -1,7 +1,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { TokenVerifier } from '../auth/token-verifier.js';
-import { AppConfig } from '../config/app-config.js';
+import { HttpConfig } from '../config/app-config.js';
 import { FrontRoute } from '../http/front-route.js';
 import { sendErrorResponse } from '../http/send-error-response.js';
 import { InvalidTaskIdError } from './invalid-task-id.error.js';
@@ -24,9 +24,9 @@ export class TaskReadRoute implements FrontRoute {
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly tasks: TasksService,
-    config: AppConfig,
+    config: HttpConfig,
   ) {
-    this.missingTaskAsNoContent = config.http.missingTaskStatus === 204;
+    this.missingTaskAsNoContent = config.missingTaskStatus === 204;
   }
 
   handle(req: IncomingMessage, res: ServerResponse): boolean {

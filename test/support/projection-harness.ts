@@ -1,4 +1,4 @@
-import { AppConfig } from '../../src/config/app-config.js';
+import { ProjectionConfig, RedisConfig } from '../../src/config/app-config.js';
 import { ProjectionGenerations } from '../../src/projection/projection-generations.js';
 import { ProjectionKeys } from '../../src/projection/projection-keys.js';
 import { RedisTaskProjection } from '../../src/projection/redis-task-projection.js';
@@ -13,22 +13,23 @@ export class ProjectionHarness {
   readonly keys: ProjectionKeys;
 
   private constructor(
-    readonly config: AppConfig,
+    readonly config: RedisConfig,
     readonly connection: RedisConnection,
     readonly generations: ProjectionGenerations,
     readonly projection: RedisTaskProjection,
   ) {
-    this.keys = new ProjectionKeys(config.redis.keyPrefix);
+    this.keys = new ProjectionKeys(config.keyPrefix);
   }
 
   /** Connects to `url` under `keyPrefix`; tombstone markers live `tombstoneTtlSeconds`. */
   static async open(url: string, keyPrefix: string, { tombstoneTtlSeconds = 3600, commandTimeoutMs = 1000 } = {}): Promise<ProjectionHarness> {
-    const config = { redis: { url, keyPrefix, commandTimeoutMs }, projection: { tombstoneTtlSeconds } } as AppConfig;
-    const connection = new RedisConnection(config);
+    const redis: RedisConfig = { url, keyPrefix, commandTimeoutMs };
+    const projection: ProjectionConfig = { tombstoneTtlSeconds };
+    const connection = new RedisConnection(redis);
     await connection.onModuleInit();
-    const generations = new ProjectionGenerations(connection, config);
+    const generations = new ProjectionGenerations(connection, redis);
     await generations.onModuleInit();
-    return new ProjectionHarness(config, connection, generations, new RedisTaskProjection(connection, generations, config));
+    return new ProjectionHarness(redis, connection, generations, new RedisTaskProjection(connection, generations, redis, projection));
   }
 
   /** Closes the connection, as the app's shutdown does. */
