@@ -100,13 +100,15 @@ describe('the official Conductor JavaScript SDK against the service', () => {
   });
 
   it('fetches a new token and retries when the service says its token expired', async () => {
-    const service = await startService('sdk-expiry', { jwtTtlSeconds: 1 });
+    // exp is whole seconds after iat, itself rounded down: a token lives between ttl - 1 and ttl
+    // seconds. Two seconds leave the re-issued token at least one, for the retry to arrive in.
+    const service = await startService('sdk-expiry', { jwtTtlSeconds: 2 });
     app = service.app;
     await app.get(TaskProjection).applyBatch([{ taskId: 'sdk-t2', value: Buffer.from('{"taskId":"sdk-t2"}'), partition: 0, offset: '1', timestamp: Date.now() }]);
     const tasks = new TaskClient(await sdkClient(service.serverUrl));
     await expect(tasks.getTask('sdk-t2')).resolves.toEqual({ taskId: 'sdk-t2' });
 
-    await sleep(2100);
+    await sleep(3100);
     await expect(tasks.getTask('sdk-t2')).resolves.toEqual({ taskId: 'sdk-t2' });
     expect(service.requests).toEqual([
       'POST /api/token',
