@@ -4,7 +4,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './support/infra.js';
-import { freePort } from './support/private-redis.js';
+import { freePort } from './support/server-process.js';
 
 const SCRIPT = join(ROOT, 'scripts', 'infra.sh');
 const isAlive = (p: number) => {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppConfig } from '../src/config/app-config.js';
 import { KafkaClient } from '../src/kafka/kafka-client.js';
 import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
-import { freePort } from './support/private-redis.js';
+import { freePort } from './support/server-process.js';
 import { eventually } from './support/eventually.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
 import { ProjectionReader } from './support/projection-reader.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from './infra.js';
-import { freePort } from './private-redis.js';
+import { freePort, sigkill } from './server-process.js';
 
 const LIBS = join(ROOT, '.local', 'kafka', 'libs');
 /** Small: one suite's topics. The shared broker (infra.sh) gets 512 MiB. */
@@ -91,10 +91,7 @@ export class PrivateKafka {
   async kill(): Promise<void> {
     const child = this.process;
     this.process = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
+    await sigkill(child);
   }
 
   /** Stops it for good and deletes its data and logs; safe to call when it is already down. */
