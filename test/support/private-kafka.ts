@@ -110,8 +110,10 @@ export class PrivateKafka {
       this.properties,
       template.replaceAll('@KAFKA_PORT@', String(this.port)).replaceAll('@CONTROLLER_PORT@', String(this.controllerPort)).replaceAll('@DATA_DIR@', data),
     );
-    // A cluster id is 16 random bytes in URL-safe base64, as StorageTool's random-uuid prints it.
-    const clusterId = randomBytes(16).toString('base64url');
+    // A cluster id is 16 random bytes in URL-safe base64, as StorageTool's random-uuid prints it,
+    // and like Kafka's own never starting with '-', which the command line would take for an option.
+    let clusterId = randomBytes(16).toString('base64url');
+    while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
     const child = spawn('java', [...this.javaOptions(), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', this.properties], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
