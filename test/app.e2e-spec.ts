@@ -5,7 +5,10 @@ import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import { createApp } from '../src/app.factory.js';
 import { AppConfig } from '../src/config/app-config.js';
-import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
+import { IngestState } from '../src/kafka/ingest-state.js';
+import { CapturedLogs } from './support/captured-logs.js';
+import { eventually } from './support/eventually.js';
+import { untilConsuming } from './support/ingesting-app.js';
 import { ROOT, TEST_TOKEN, testConfig } from './support/infra.js';
 
 describe('the application on real Kafka and Redis', () => {
@@ -23,7 +26,7 @@ describe('the application on real Kafka and Redis', () => {
   });
 
   it('creates its topics: the source compacted with the configured partitions, and the dead-letter topic', async () => {
-    await app.get(TopicProvisioner).ready;
+    await untilConsuming(app);
     const kafka = new kafkajs.Kafka({ brokers: config.kafka.brokers, logLevel: kafkajs.logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
@@ -75,6 +78,40 @@ describe('the application while Kafka is unreachable', () => {
       const closing = Date.now();
       await app.close();
       expect(Date.now() - closing).toBeLessThan(10_000);
+    }
+  });
+});
+
+describe('the application when Kafka refuses its configuration', () => {
+  it('stops retrying at once, says which setting is wrong, reports `failed`, and goes on serving reads', async () => {
+    // One broker: a replication factor of 3 can never be met, however long it waits.
+    const config = testConfig('bad-replication', { kafka: { replicationFactor: 3 } });
+    // Not echoed: the error it logs is the one expected.
+    const logs = new CapturedLogs([]);
+    const app = await createApp(config);
+    app.useLogger(logs);
+    try {
+      await app.listen(0);
+      const state = app.get(IngestState);
+      const failed = await eventually('the consumer to give up', () => state.snapshot().phase === 'failed' && state.snapshot());
+      expect(failed.error).toBe(
+        `topic ${config.kafka.topic}: INVALID_REPLICATION_FACTOR (Replication-factor is invalid); KAFKA_REPLICATION_FACTOR is larger than the number of brokers in the cluster; ` +
+          `topic ${config.kafka.dlqTopic}: INVALID_REPLICATION_FACTOR (Replication-factor is invalid); KAFKA_REPLICATION_FACTOR is larger than the number of brokers in the cluster`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // One line, at error level, and no retries after it.
+      expect(logs.matching(/kafka consumer/)).toEqual([
+        {
+          level: 'error',
+          context: 'IngestConsumer',
+          message: `kafka consumer could not check its topics and stops retrying: the error will not pass by waiting; ingest stays stopped (reads go on from Redis) until it is fixed and the service restarted: ${failed.error}`,
+        },
+      ]);
+      const { port } = app.getHttpServer().address();
+      const response = await fetch(`http://127.0.0.1:${port}/tasks/never-produced`, { headers: { 'X-Authorization': TEST_TOKEN } });
+      expect(response.status).toBe(404);
+    } finally {
+      await app.close();
     }
   });
 });

@@ -3,10 +3,10 @@ import { hostname } from 'node:os';
 import { INestApplication } from '@nestjs/common';
 import { SignJWT } from 'jose';
 import { createApp } from '../src/app.factory.js';
-import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { TaskProjection } from '../src/projection/task-projection.js';
 import { send } from './support/http-client.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
+import { untilConsuming } from './support/ingesting-app.js';
 
 describe('without access keys (static tokens only), as Conductor OSS', () => {
   let app: INestApplication;
@@ -16,7 +16,7 @@ describe('without access keys (static tokens only), as Conductor OSS', () => {
     app = await createApp(testConfig('auth-static'));
     await app.listen(0);
     // Closing while topics are still being created would leave a Kafka request behind the suite.
-    await app.get(TopicProvisioner).ready;
+    await untilConsuming(app);
     server = app.getHttpServer() as Server;
     await app.get(TaskProjection).applyBatch([
       { taskId: 't-static', value: Buffer.from('{"taskId":"t-static"}'), partition: 0, offset: '1', timestamp: Date.now() },

@@ -5,9 +5,9 @@ import { jest } from '@jest/globals';
 import { INestApplication } from '@nestjs/common';
 import { createApp } from '../src/app.factory.js';
 import { AppConfig } from '../src/config/app-config.js';
-import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { TaskProjection } from '../src/projection/task-projection.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
+import { untilConsuming } from './support/ingesting-app.js';
 import { SEED_TASK, sampleTaskBytes } from './support/sample-task.js';
 
 const KEY_ID = 'sdk-app';
@@ -23,7 +23,7 @@ async function startService(label: string, auth: Partial<AppConfig['auth']> = {}
     testConfig(label, { http, auth: { tokens: [], keys: new Map([[KEY_ID, KEY_SECRET]]), jwtSecret: JWT_SECRET, ...auth } }),
   );
   await app.listen(0);
-  await app.get(TopicProvisioner).ready;
+  await untilConsuming(app);
   const server = app.getHttpServer() as Server;
   const requests: string[] = [];
   const tokens: (string | undefined)[] = [];

@@ -2,8 +2,8 @@ import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { INestApplication } from '@nestjs/common';
 import { createApp } from '../src/app.factory.js';
-import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
+import { untilConsuming } from './support/ingesting-app.js';
 
 interface WireResponse {
   statusLine: string;
@@ -42,7 +42,7 @@ describe("requests Node's HTTP parser refuses, answered as ErrorResponses", () =
   beforeAll(async () => {
     app = await createApp(testConfig('parser-errors'));
     await app.listen(0);
-    await app.get(TopicProvisioner).ready;
+    await untilConsuming(app);
     port = app.getHttpServer().address().port;
   });
 

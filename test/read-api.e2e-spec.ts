@@ -4,11 +4,11 @@ import { jest } from '@jest/globals';
 import { INestApplication } from '@nestjs/common';
 import { SignJWT } from 'jose';
 import { createApp } from '../src/app.factory.js';
-import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { TaskEvent } from '../src/projection/task-event.js';
 import { TaskProjection } from '../src/projection/task-projection.js';
 import { send } from './support/http-client.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
+import { untilConsuming } from './support/ingesting-app.js';
 import { sampleTask } from './support/sample-task.js';
 
 const KEY_ID = 'reader-app';
@@ -65,7 +65,7 @@ describe('the read API on real Redis and Kafka', () => {
     app = await createApp(testConfig('read-api', { auth: { keys: new Map([[KEY_ID, KEY_SECRET]]), jwtSecret: JWT_SECRET } }));
     await app.listen(0);
     // Closing while topics are still being created would leave a Kafka request behind the suite.
-    await app.get(TopicProvisioner).ready;
+    await untilConsuming(app);
     server = app.getHttpServer() as Server;
     projection = app.get(TaskProjection);
     await projection.applyBatch([
@@ -375,7 +375,7 @@ describe('the read API with READ_MISSING_TASK_STATUS=204', () => {
   beforeAll(async () => {
     app = await createApp(testConfig('read-204', { http: { missingTaskStatus: 204 } }));
     await app.listen(0);
-    await app.get(TopicProvisioner).ready;
+    await untilConsuming(app);
     server = app.getHttpServer() as Server;
     await app.get(TaskProjection).applyBatch([
       event('kept', Buffer.from('{"taskId":"kept"}'), 1),

@@ -3,9 +3,9 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { INestApplication } from '@nestjs/common';
 import { createApp } from '../src/app.factory.js';
-import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { TaskProjection } from '../src/projection/task-projection.js';
 import { send } from './support/http-client.js';
+import { untilConsuming } from './support/ingesting-app.js';
 import { PrivateRedis } from './support/private-redis.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
 
@@ -22,7 +22,7 @@ describe('reads while Redis is down (a private redis-server, stopped and restart
     app = await createApp(testConfig('outage', { redis: { url: redis.url } }));
     await app.listen(0);
     // Closing while topics are still being created would leave a Kafka request behind the suite.
-    await app.get(TopicProvisioner).ready;
+    await untilConsuming(app);
     server = app.getHttpServer() as Server;
     await app.get(TaskProjection).applyBatch([TASK]);
   });

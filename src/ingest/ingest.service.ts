@@ -8,7 +8,7 @@ import { ApplyResult, TaskProjection } from '../projection/task-projection.js';
 import { DeadLetter } from './dead-letter.js';
 import { DeadLetterPublisher } from './dead-letter-publisher.js';
 import { InvalidTaskEventError } from './invalid-task-event.error.js';
-import { RetryBackoff } from './retry-backoff.js';
+import { RetryBackoff } from '../common/retry-backoff.js';
 import { TaskEventDecoder } from './task-event-decoder.js';
 
 /** Waits longer than this are cut into slices with a heartbeat between them. */

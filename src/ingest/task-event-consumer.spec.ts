@@ -1,7 +1,8 @@
 import { jest } from '@jest/globals';
 import { Logger, LoggerService } from '@nestjs/common';
-import type { ConsumerRunConfig, ConsumerSubscribeTopics, EachBatchPayload, PartitionAssigner } from 'kafkajs';
+import kafkajs, { type ConsumerRunConfig, type ConsumerSubscribeTopics, type EachBatchPayload, type PartitionAssigner } from 'kafkajs';
 import { KafkaConfig, LifecycleConfig } from '../config/app-config.js';
+import { IngestState } from '../kafka/ingest-state.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
 import { TopicProvisioner } from '../kafka/topic-provisioner.js';
 import { IngestService } from './ingest.service.js';
@@ -66,6 +67,14 @@ class FakeCluster {
   findGroupCoordinator = async () => this.coordinator;
 }
 
+/** A topic check that lasts until the shutdown ends it, as the admin client's connection retries do. */
+const untilAborted = (signal: AbortSignal) =>
+  new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(new Error('Closed connection')), { once: true }));
+
+/** A non-retriable protocol error as kafkajs builds it from a broker's error code (protocol/error.js). */
+const brokerError = (type: string, message: string) =>
+  new kafkajs.KafkaJSProtocolError(Object.assign(new Error(message), { type, retriable: false }));
+
 /** A kafkajs protocol error as the coordinator answers it. */
 const protocolError = (type: string, retriable: boolean) => Object.assign(new Error(type), { type, retriable });
 
@@ -90,7 +99,8 @@ describe('TaskEventConsumer', () => {
   let consumers: FakeConsumer[];
   let cluster: FakeCluster;
   let nextConnect: (() => Promise<void>) | undefined;
-  let provisioner: { ready: Promise<void> };
+  let provisioner: { ensureTopics: (signal: AbortSignal) => Promise<void>; calls: number };
+  let state: IngestState;
   let handled: EachBatchPayload[];
   let stoppedRetrying: boolean;
   let consumer: TaskEventConsumer;
@@ -106,7 +116,8 @@ describe('TaskEventConsumer', () => {
     nextConnect = undefined;
     handled = [];
     stoppedRetrying = false;
-    provisioner = { ready: Promise.resolve() };
+    provisioner = { ensureTopics: async () => void provisioner.calls++, calls: 0 };
+    state = new IngestState();
     const client = {
       kafka: {
         consumer: (options: FakeConsumer['options']) => {
@@ -138,7 +149,7 @@ describe('TaskEventConsumer', () => {
       sessionTimeoutMs: 30000,
     };
     const lifecycle: LifecycleConfig = { shutdownTimeoutMs: 1500, logLevel: 'log' };
-    consumer = new TaskEventConsumer(client, provisioner as TopicProvisioner, ingest, kafka, lifecycle);
+    consumer = new TaskEventConsumer(client, provisioner as unknown as TopicProvisioner, ingest, state, kafka, lifecycle);
   });
 
   afterEach(async () => {
@@ -158,10 +169,50 @@ describe('TaskEventConsumer', () => {
   });
 
   it('starts in the background: boot does not wait for Kafka', async () => {
-    provisioner.ready = new Promise(() => undefined);
+    provisioner.ensureTopics = untilAborted;
     expect(consumer.onApplicationBootstrap()).toBeUndefined();
     await elapse(20);
     expect(consumers).toHaveLength(0);
+    expect(state.snapshot().phase).toBe('provisioning');
+  });
+
+  it('provisions the topics first on every start, and retries the whole start while Kafka is unreachable', async () => {
+    let failures = 2;
+    provisioner.ensureTopics = async () => {
+      provisioner.calls += 1;
+      const refused = new kafkajs.KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+      if (failures-- > 0) throw Reflect.construct(kafkajs.KafkaJSNumberOfRetriesExceeded, [refused, { retryCount: 8, retryTime: 5000 }]) as Error;
+    };
+    consumer.onApplicationBootstrap();
+    await elapse(0);
+    expect(consumers).toHaveLength(0);
+    expect(state.snapshot()).toMatchObject({ phase: 'retrying', error: 'Connection error: connect ECONNREFUSED 127.0.0.1:9092' });
+    await eventually(() => consumers[0]?.runConfig !== undefined, 10_000);
+    expect(provisioner.calls).toBe(3);
+    expect(logs.filter((line) => line.includes('could not check its topics'))).toEqual([
+      expect.stringMatching(/^warn kafka consumer could not check its topics, retrying in \d+ ms: Connection error: connect ECONNREFUSED/),
+      expect.stringMatching(/^warn kafka consumer could not check its topics, retrying in \d+ ms: Connection error: connect ECONNREFUSED/),
+    ]);
+    expect(state.snapshot().phase).toBe('joining');
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { tasks: [1, 3] }, duration: 5 });
+    expect(state.snapshot()).toMatchObject({ phase: 'consuming', partitions: [1, 3] });
+  });
+
+  it('stops retrying on an error that will not pass, says what is wrong and how to fix it, and reports `failed`', async () => {
+    const invalid = Object.assign(brokerError('INVALID_REPLICATION_FACTOR', 'Replication-factor is invalid'), { topic: 'tasks' });
+    provisioner.ensureTopics = async () => {
+      provisioner.calls += 1;
+      throw new kafkajs.KafkaJSAggregateError('Topic creation errors', [invalid]);
+    };
+    consumer.onApplicationBootstrap();
+    await elapse(10 * 60_000);
+    expect(provisioner.calls).toBe(1);
+    expect(consumers).toHaveLength(0);
+    const detail = 'topic tasks: INVALID_REPLICATION_FACTOR (Replication-factor is invalid); KAFKA_REPLICATION_FACTOR is larger than the number of brokers in the cluster';
+    expect(state.snapshot()).toMatchObject({ phase: 'failed', error: detail });
+    expect(logs.filter((line) => line.startsWith('error') || line.startsWith('warn'))).toEqual([
+      `error kafka consumer could not check its topics and stops retrying: the error will not pass by waiting; ingest stays stopped (reads go on from Redis) until it is fixed and the service restarted: ${detail}`,
+    ]);
   });
 
   it('retries with a new consumer when it cannot connect, and says so', async () => {
@@ -172,6 +223,7 @@ describe('TaskEventConsumer', () => {
     await eventually(() => consumers[1]?.runConfig !== undefined);
     expect(consumers[0].disconnected).toBe(true);
     expect(logs).toContainEqual(expect.stringMatching(/^warn kafka consumer could not start, retrying in \d+ ms: Connection error/));
+    expect(provisioner.calls).toBe(2);
   });
 
   it('leaves a restartable crash to kafkajs, and logs it', async () => {
@@ -184,15 +236,31 @@ describe('TaskEventConsumer', () => {
     expect(logs).toContainEqual(expect.stringMatching(/^warn kafka consumer crashed, kafkajs restarts it/));
   });
 
-  it('restarts the consumer itself after a crash kafkajs will not restart from', async () => {
+  it('restarts the consumer itself, topics first, after a crash kafkajs will not restart from but that may pass', async () => {
     consumer.onApplicationBootstrap();
     await eventually(() => consumers[0]?.runConfig !== undefined);
-    consumers[0].fire('CRASH', { error: new Error('Not authorized'), restart: false });
+    consumers[0].fire('CRASH', { error: new Error('The coordinator is not aware of this member'), restart: false });
+    expect(state.snapshot().phase).toBe('retrying');
     await eventually(() => consumers[1]?.runConfig !== undefined);
+    expect(provisioner.calls).toBe(2);
     expect(consumers[0].disconnected).toBe(true);
-    expect(logs).toContainEqual(expect.stringMatching(/^error kafka consumer crashed and kafkajs will not restart it; restarting in \d+ ms/));
+    expect(logs).toContainEqual(expect.stringMatching(/^warn kafka consumer crashed and kafkajs will not restart it, retrying in \d+ ms: The coordinator/));
     consumers[1].fire('GROUP_JOIN', { memberId: 'member-2', memberAssignment: { tasks: [0, 2] }, duration: 12 });
     expect(logs).toContainEqual('log kafka consumer joined group group in 12 ms; consuming partitions [0, 2]');
+  });
+
+  it('does not restart after a crash on an error that will not pass, and reports `failed`', async () => {
+    consumer.onApplicationBootstrap();
+    await eventually(() => consumers[0]?.runConfig !== undefined);
+    consumers[0].fire('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { tasks: [0] }, duration: 5 });
+    const denied = brokerError('GROUP_AUTHORIZATION_FAILED', 'Not authorized to access group: Group authorization failed');
+    // As kafkajs's retrier hands on an error that is not retriable (retry/index.js).
+    const bailed = Reflect.construct(kafkajs.KafkaJSNonRetriableError, [denied, { cause: denied }]) as Error;
+    consumers[0].fire('CRASH', { error: bailed, restart: false });
+    await elapse(10 * 60_000);
+    expect(consumers).toHaveLength(1);
+    expect(consumers[0].disconnected).toBe(true);
+    expect(state.snapshot()).toMatchObject({ phase: 'failed', error: expect.stringMatching(/^GROUP_AUTHORIZATION_FAILED .*needs Read on the consumer group \(KAFKA_GROUP_ID\)$/) });
   });
 
   it('on shutdown, stops the retries, disconnects (kafkajs finishes and commits the batch in flight) and no longer restarts', async () => {
@@ -221,11 +289,13 @@ describe('TaskEventConsumer', () => {
     expect(consumers[0].runConfig).toBeUndefined();
   });
 
-  it('shuts down at once when Kafka never came up', async () => {
-    provisioner.ready = new Promise(() => undefined);
+  it('shuts down at once when Kafka never came up, ending the topic check under way', async () => {
+    provisioner.ensureTopics = untilAborted;
     consumer.onApplicationBootstrap();
     await consumer.beforeApplicationShutdown();
     expect(consumers).toHaveLength(0);
+    expect(state.snapshot().phase).toBe('stopped');
+    expect(logs).not.toContainEqual(expect.stringMatching(/did not stop/));
   });
 
   it('bounds the shutdown when the consumer does not disconnect', async () => {
@@ -330,7 +400,7 @@ describe('TaskEventConsumer', () => {
   });
 
   describe('restart backoff after crashes kafkajs will not restart from', () => {
-    const restartDelays = () => logs.flatMap((line) => /restarting in (\d+) ms/.exec(line)?.slice(1).map(Number) ?? []);
+    const restartDelays = () => logs.flatMap((line) => /will not restart it, retrying in (\d+) ms/.exec(line)?.slice(1).map(Number) ?? []);
     /** Each restart delay against the backoff step it should come from (jitter: the upper half of the step). */
     const steps = (ceilings: number[]) =>
       restartDelays().map((delay, index) =>
@@ -342,7 +412,7 @@ describe('TaskEventConsumer', () => {
     async function joinThenCrash(): Promise<void> {
       const current = consumers[consumers.length - 1];
       current.fire('GROUP_JOIN', { memberId: `member-${consumers.length}`, memberAssignment: { tasks: [0] }, duration: 5 });
-      current.fire('CRASH', { error: new Error('Not authorized'), restart: false });
+      current.fire('CRASH', { error: new Error('The coordinator is not aware of this member'), restart: false });
       await jest.advanceTimersByTimeAsync(restartDelays().at(-1)!);
       expect(consumers[consumers.length - 1]).not.toBe(current);
       expect(consumers[consumers.length - 1].runConfig).toBeDefined();

@@ -2,10 +2,12 @@ import { sleep } from '../common/sleep.js';
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import kafkajs, { type Cluster, type Consumer } from 'kafkajs';
 import { KafkaConfig, LifecycleConfig } from '../config/app-config.js';
+import { RetryBackoff } from '../common/retry-backoff.js';
+import { IngestState } from '../kafka/ingest-state.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
+import { describeKafkaError, isRetriableKafkaError } from '../kafka/kafka-errors.js';
 import { TopicProvisioner } from '../kafka/topic-provisioner.js';
 import { IngestService } from './ingest.service.js';
-import { RetryBackoff } from './retry-backoff.js';
 
 /**
  * Batches of different partitions handled at once, so one batch's decoding overlaps another's
@@ -29,6 +31,13 @@ const MAX_BYTES_PER_FETCH = 16 * 1024 * 1024;
  * growing it instead.
  */
 const STABLE_AFTER_JOIN_MS = 60_000;
+/**
+ * The wait between starts: first and largest. Each start that fails on an unreachable Kafka has
+ * already spent kafkajs's own connection retries (about 24 s); the cap matters for a consumer that
+ * crashes right after each join, which should not hammer the coordinator.
+ */
+const RESTART_INITIAL_MS = 1000;
+const RESTART_MAX_MS = 30_000;
 
 /** kafkajs's group coordinator broker: `leaveGroup` is what its own consumer leaves with; its typings omit it. */
 interface GroupCoordinator {
@@ -39,10 +48,15 @@ interface GroupCoordinator {
  * The kafkajs consumer of the source topic. Thin: lifecycle and recovery only; each batch goes to
  * `IngestService`.
  *
- * Starts in the background after boot, so the read API comes up even when Kafka is down. kafkajs
- * restarts the consumer after a crash; when it will not (a non-retriable error), this restarts it
- * itself with backoff. On shutdown the batch in flight finishes, its offsets are committed, the
- * group is left and the connections close, all within a bound.
+ * One start path: check (and create) the topics, connect, subscribe, run. It starts in the
+ * background after boot, so the read API comes up even when Kafka is down. Every failure takes the
+ * same decision, by kafkajs's `retriable` rule (`isRetriableKafkaError`): one that may pass (Kafka
+ * unreachable) starts over from the topics after one shared backoff; one that will not (a
+ * replication factor above the broker count, an authorization failure) stops the consumer, says
+ * what is wrong and leaves it `failed` in `IngestState`, for a restart once it is fixed. kafkajs
+ * restarts the consumer after a crash itself when it can; when it will not, the same decision
+ * applies. Reads go on from Redis either way. On shutdown the batch in flight finishes, its offsets
+ * are committed, the group is left and the connections close, all within a bound.
  *
  * After a crash the consumer rejoins as a new member, and first removes the member it was from
  * the group (see `removePreviousMember`).
@@ -51,7 +65,7 @@ interface GroupCoordinator {
 export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('IngestConsumer');
   private readonly stopping = new AbortController();
-  private readonly startBackoff = new RetryBackoff(1000, 30_000);
+  private readonly startBackoff = new RetryBackoff(RESTART_INITIAL_MS, RESTART_MAX_MS);
   private consumer: Consumer | undefined;
   private starting: Promise<void> = Promise.resolve();
   private restartTimer: NodeJS.Timeout | undefined;
@@ -66,6 +80,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     private readonly client: KafkaClient,
     private readonly provisioner: TopicProvisioner,
     private readonly ingest: IngestService,
+    private readonly state: IngestState,
     private readonly kafka: KafkaConfig,
     private readonly lifecycle: LifecycleConfig,
   ) {}
@@ -96,20 +111,21 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     await this.starting;
     // A removal of a previous member still under way ends at its next step and closes its connections.
     await this.removing;
+    this.state.enter('stopped');
     this.logger.log('kafka consumer stopped');
   }
 
   private async start(): Promise<void> {
-    try {
-      await untilAborted(this.provisioner.ready, this.stopping.signal);
-    } catch {
-      return;
-    }
     const { topic, groupId } = this.kafka;
     while (!this.stopping.signal.aborted) {
-      const consumer = this.createConsumer();
-      this.consumer = consumer;
+      let consumer: Consumer | undefined;
       try {
+        this.state.enter('provisioning');
+        await this.provisioner.ensureTopics(this.stopping.signal);
+        if (this.stopping.signal.aborted) return;
+        this.state.enter('joining');
+        consumer = this.createConsumer();
+        this.consumer = consumer;
         await consumer.connect();
         await consumer.subscribe({ topics: [topic], fromBeginning: true });
         if (!this.stopping.signal.aborted) {
@@ -132,14 +148,36 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
         this.logger.log(`kafka consumer started: topic ${topic}, group ${groupId}`);
         return;
       } catch (error) {
-        if (this.consumer === consumer) this.consumer = undefined;
-        await consumer.disconnect().catch(() => undefined);
+        const step = this.state.snapshot().phase === 'provisioning' ? 'could not check its topics' : 'could not start';
+        if (consumer) {
+          if (this.consumer === consumer) this.consumer = undefined;
+          await consumer.disconnect().catch(() => undefined);
+        }
         if (this.stopping.signal.aborted) return;
-        const delayMs = this.startBackoff.next();
-        this.logger.warn(`kafka consumer could not start, retrying in ${delayMs} ms: ${(error as Error).message}`);
+        const delayMs = this.nextAttempt(error, step);
+        if (delayMs === undefined) return;
         await sleep(delayMs, this.stopping.signal).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * The one decision after a failure to start or a crash: the wait before starting over when the
+   * error may pass; otherwise undefined, once it has said what is wrong and entered `failed`.
+   */
+  private nextAttempt(error: unknown, what: string): number | undefined {
+    const detail = describeKafkaError(error);
+    if (!isRetriableKafkaError(error)) {
+      this.state.enter('failed', { error: detail });
+      this.logger.error(
+        `kafka consumer ${what} and stops retrying: the error will not pass by waiting; ingest stays stopped (reads go on from Redis) until it is fixed and the service restarted: ${detail}`,
+      );
+      return undefined;
+    }
+    const delayMs = this.startBackoff.next();
+    this.state.enter('retrying', { error: detail });
+    this.logger.warn(`kafka consumer ${what}, retrying in ${delayMs} ms: ${detail}`);
+    return delayMs;
   }
 
   private createConsumer(): Consumer {
@@ -167,11 +205,17 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
       this.stableTimer = undefined;
       if (this.stopping.signal.aborted) return;
       if (restart) {
+        this.state.enter('retrying', { error: describeKafkaError(error) });
         this.logger.warn(`kafka consumer crashed, kafkajs restarts it: ${error.message}`);
         return;
       }
-      const delayMs = this.startBackoff.next();
-      this.logger.error(`kafka consumer crashed and kafkajs will not restart it; restarting in ${delayMs} ms: ${error.message}`);
+      const delayMs = this.nextAttempt(error, 'crashed and kafkajs will not restart it');
+      if (delayMs === undefined) {
+        // kafkajs has disconnected it before saying so; this makes sure, and a shutdown waits for it.
+        if (this.consumer === consumer) this.consumer = undefined;
+        this.starting = consumer.disconnect().catch(() => undefined);
+        return;
+      }
       this.restartTimer = setTimeout(() => this.restart(consumer), delayMs);
     });
     // Emitted once the consumer reaches a broker, and again each time kafkajs (re)starts its group,
@@ -179,13 +223,14 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     consumer.on(CONNECT, () => this.startRemovingPreviousMember());
     consumer.on(GROUP_JOIN, ({ payload: { memberId, memberAssignment, duration } }) => {
       this.memberId = memberId;
+      const partitions = memberAssignment[this.kafka.topic] ?? [];
+      this.state.enter('consuming', { partitions });
       if (this.startBackoff.attempts > 0 && this.stableTimer === undefined) {
         this.stableTimer = setTimeout(() => {
           this.stableTimer = undefined;
           this.startBackoff.reset();
         }, STABLE_AFTER_JOIN_MS);
       }
-      const partitions = memberAssignment[this.kafka.topic] ?? [];
       this.logger.log(`kafka consumer joined group ${groupId} in ${duration} ms; consuming partitions [${partitions.join(', ')}]`);
     });
     return consumer;
@@ -290,23 +335,4 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
       .catch(() => undefined)
       .then(() => this.start());
   }
-}
-
-/** `promise`, or a rejection as soon as `signal` aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

@@ -8,24 +8,31 @@ import { hardenKafkajsHeaderDecoding } from './kafkajs-hardening.js';
 const { logLevel } = kafkajs;
 
 /**
- * The service's kafkajs client, with every compression codec registered, header decoding made
+ * The service's kafkajs clients, with every compression codec registered, header decoding made
  * linear, and logs routed to Nest (connection errors throttled while a broker is unreachable).
  */
 @Injectable()
 export class KafkaClient {
+  /** Retries each connection and request with kafkajs's backoff (about 24 s in all). */
   readonly kafka: Kafka;
+  /**
+   * Tries each connection and request once, for a caller that retries with a backoff of its own and
+   * must be able to stop between attempts: kafkajs's connection retries go on after a disconnect.
+   */
+  readonly singleAttempt: Kafka;
 
   constructor(config: KafkaConfig) {
     registerCompressionCodecs();
     hardenKafkajsHeaderDecoding();
-    this.kafka = new kafkajs.Kafka({
+    const settings = {
       clientId: config.clientId,
       brokers: config.brokers,
       connectionTimeout: 3000,
       requestTimeout: 30000,
-      retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 8 },
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator(new Logger('Kafka')),
-    });
+    };
+    this.kafka = new kafkajs.Kafka({ ...settings, retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 8 } });
+    this.singleAttempt = new kafkajs.Kafka({ ...settings, retry: { retries: 0 } });
   }
 }

@@ -1,6 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { Admin, ITopicConfig } from 'kafkajs';
+import { Injectable, Logger } from '@nestjs/common';
+import type { ITopicConfig } from 'kafkajs';
 import { KafkaConfig } from '../config/app-config.js';
 import { KafkaClient } from './kafka-client.js';
 
@@ -16,52 +15,29 @@ const MAX_MESSAGE_BYTES = String(1024 * 1024 + 64 * 1024);
  * latest event of every task stays in Kafka and a full replay can always rebuild the projection.
  * Broker-side auto-creation is never relied on.
  *
- * Runs in the background after boot and retries with backoff while Kafka is unreachable, so the
- * read API serves from Redis even when Kafka is down. Ingest waits for `ready`.
+ * One step, no retries of its own: it is the first step of the consumer's start (TaskEventConsumer),
+ * which retries it with the rest of the start while Kafka is unreachable and stops on an error that
+ * will not pass.
  */
 @Injectable()
-export class TopicProvisioner implements OnApplicationBootstrap, OnApplicationShutdown {
+export class TopicProvisioner {
   private readonly logger = new Logger(TopicProvisioner.name);
-  private readonly stopping = new AbortController();
-  /** Settles once the topics exist; rejects only if the service shuts down first. */
-  ready: Promise<void> = Promise.resolve();
-  /** The admin client of the check under way, so a shutdown can end its connection retries. */
-  private admin: Admin | undefined;
 
   constructor(
     private readonly client: KafkaClient,
     private readonly config: KafkaConfig,
   ) {}
 
-  onApplicationBootstrap(): void {
-    this.ready = this.provisionWithRetry();
-    this.ready.catch(() => undefined);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    this.stopping.abort();
-    await this.admin?.disconnect().catch(() => undefined);
-  }
-
-  private async provisionWithRetry(): Promise<void> {
-    for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 10_000)) {
-      try {
-        await this.ensureTopics();
-        return;
-      } catch (error) {
-        if (this.stopping.signal.aborted) throw error;
-        this.logger.warn(`kafka unreachable, topics not checked yet; retrying in ${delayMs} ms: ${(error as Error).message}`);
-      }
-      await sleep(delayMs, undefined, { signal: this.stopping.signal });
-    }
-  }
-
-  async ensureTopics(): Promise<void> {
+  /** Ensures both topics exist. `signal` ends the admin client's connection retries at once. */
+  async ensureTopics(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
     const { topic, dlqTopic, topicPartitions, replicationFactor } = this.config;
-    const admin = this.client.kafka.admin();
-    this.admin = admin;
-    await admin.connect();
+    // One attempt: the caller's loop retries, with its backoff, and a stop ends the attempt at once.
+    const admin = this.client.singleAttempt.admin();
+    const onAbort = () => void admin.disconnect().catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      await admin.connect();
       const existing = new Set(await admin.listTopics());
       const wanted: ITopicConfig[] = [
         {
@@ -87,7 +63,7 @@ export class TopicProvisioner implements OnApplicationBootstrap, OnApplicationSh
       await admin.createTopics({ topics: wanted, waitForLeaders: true });
       this.logger.log(`created topics: ${wanted.map((spec) => `${spec.topic} (${spec.numPartitions} partitions)`).join(', ')}`);
     } finally {
-      this.admin = undefined;
+      signal?.removeEventListener('abort', onAbort);
       await admin.disconnect();
     }
   }

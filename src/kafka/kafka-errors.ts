@@ -1,0 +1,56 @@
+/**
+ * Whether an error from kafkajs may pass by trying again later: kafkajs's own rule (src/retry),
+ * read through the wrappers kafkajs puts around the error that decided.
+ *  - `KafkaJSNumberOfRetriesExceeded`: kafkajs's retries ran out on an error that may pass (a
+ *    broker unreachable for longer than they last). Yes, as kafkajs's consumer restarts on it.
+ *  - An aggregate (`KafkaJSAggregateError`, one error per topic of a CreateTopics): only if every
+ *    error in it may pass.
+ *  - Otherwise the innermost `cause`: unless it says `retriable: false` (an authorization failure,
+ *    an invalid replication factor) or is a programming error (TypeError and its kin), as
+ *    src/retry's `isErrorRetriable`.
+ */
+export function isRetriableKafkaError(error: unknown): boolean {
+  if (!(error instanceof Error)) return true;
+  if (error.name === 'KafkaJSNumberOfRetriesExceeded') return true;
+  const errors = (error as { errors?: unknown }).errors;
+  if (Array.isArray(errors) && errors.length > 0) return errors.every(isRetriableKafkaError);
+  const root = rootCause(error);
+  if (root !== error) return isRetriableKafkaError(root);
+  return (error as { retriable?: unknown }).retriable !== false && !PROGRAMMING_ERRORS.has(error.name);
+}
+
+const PROGRAMMING_ERRORS = new Set(['RangeError', 'ReferenceError', 'SyntaxError', 'TypeError']);
+
+/**
+ * The error as one line an operator can act on: an aggregate names each topic's error, and a
+ * known misconfiguration says which setting to look at.
+ */
+export function describeKafkaError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const errors = (error as { errors?: unknown }).errors;
+  if (Array.isArray(errors) && errors.length > 0) return errors.map(describeKafkaError).join('; ');
+  const root = rootCause(error);
+  const { type, topic } = root as { type?: unknown; topic?: unknown };
+  const where = typeof topic === 'string' ? `topic ${topic}: ` : '';
+  const what = typeof type === 'string' ? `${type} (${root.message})` : root.message;
+  const hint = typeof type === 'string' ? HINTS[type] : undefined;
+  return `${where}${what}${hint ? `; ${hint}` : ''}`;
+}
+
+/** What to check, for the non-retriable errors a misconfigured deployment meets. */
+const HINTS: Record<string, string> = {
+  INVALID_REPLICATION_FACTOR: 'KAFKA_REPLICATION_FACTOR is larger than the number of brokers in the cluster',
+  INVALID_PARTITIONS: 'KAFKA_TOPIC_PARTITIONS must be at least 1',
+  POLICY_VIOLATION: "the cluster's topic policy refuses the topic as configured (KAFKA_TOPIC_PARTITIONS, KAFKA_REPLICATION_FACTOR)",
+  TOPIC_AUTHORIZATION_FAILED: "the service's Kafka principal needs Describe, Create and Read on the topics and Write on the dead-letter topic",
+  GROUP_AUTHORIZATION_FAILED: "the service's Kafka principal needs Read on the consumer group (KAFKA_GROUP_ID)",
+  CLUSTER_AUTHORIZATION_FAILED: "the service's Kafka principal needs Create on the cluster, or the topics must exist beforehand",
+  INVALID_TOPIC_EXCEPTION: 'KAFKA_TOPIC or KAFKA_DLQ_TOPIC is not a valid topic name',
+  UNSUPPORTED_VERSION: 'the broker is too old for this client',
+};
+
+function rootCause(error: Error): Error {
+  let root = error;
+  for (let depth = 0; depth < 10 && root.cause instanceof Error && root.cause !== root; depth += 1) root = root.cause;
+  return root;
+}
