@@ -20,7 +20,10 @@ describe('isRetriableKafkaError', () => {
     ['a value that is not an error', 'boom', true],
     ['a non-retriable broker error', invalidReplication, false],
     ['a non-retriable error handed on by the retrier', wrapped(kafkajs.KafkaJSNonRetriableError, invalidReplication), false],
-    ['a programming error', new TypeError("Cannot read properties of undefined (reading 'x')"), false],
+    ['a programming error (a restart rebuilds kafkajs\'s state)', new TypeError("Cannot read properties of undefined (reading 'x')"), true],
+    ['a group-membership error a new join clears', brokerError('UNKNOWN_MEMBER_ID', 'The coordinator is not aware of this member', false), true],
+    ['a rebalance', brokerError('REBALANCE_IN_PROGRESS', 'The group is rebalancing, so a rejoin is needed', false), true],
+    ['an authorization failure', brokerError('GROUP_AUTHORIZATION_FAILED', 'Not authorized to access group', false), false],
     ['a topic creation where one topic cannot be created', new kafkajs.KafkaJSAggregateError('Topic creation errors', [brokerError('TOPIC_ALREADY_EXISTS', 'exists', false), invalidReplication]), false],
     ['a topic creation that may pass for every topic', new kafkajs.KafkaJSAggregateError('Topic creation errors', [brokerError('NOT_CONTROLLER', 'moved', true)]), true],
   ])('%s', (_, error, retriable) => {

@@ -1,13 +1,16 @@
 /**
- * Whether an error from kafkajs may pass by trying again later: kafkajs's own rule (src/retry),
- * read through the wrappers kafkajs puts around the error that decided.
+ * Whether an error from kafkajs may pass by starting the consumer again later: kafkajs's own
+ * `retriable` flag, read through the wrappers kafkajs puts around the error that decided.
  *  - `KafkaJSNumberOfRetriesExceeded`: kafkajs's retries ran out on an error that may pass (a
  *    broker unreachable for longer than they last). Yes, as kafkajs's consumer restarts on it.
  *  - An aggregate (`KafkaJSAggregateError`, one error per topic of a CreateTopics): only if every
  *    error in it may pass.
- *  - Otherwise the innermost `cause`: unless it says `retriable: false` (an authorization failure,
- *    an invalid replication factor) or is a programming error (TypeError and its kin), as
- *    src/retry's `isErrorRetriable`.
+ *  - Otherwise the innermost `cause`: no only when it says `retriable: false` (an authorization
+ *    failure, an invalid replication factor), unless a restart clears it: a start is a new join, so
+ *    the group-membership errors kafkajs answers by rejoining pass, and so does a broker that is not
+ *    available. An error that says nothing may pass; src/retry gives up on programming errors
+ *    (TypeError and its kin), but a restart rebuilds all of kafkajs's state, so here they are retried
+ *    with the backoff, and logged.
  */
 export function isRetriableKafkaError(error: unknown): boolean {
   if (!(error instanceof Error)) return true;
@@ -16,10 +19,18 @@ export function isRetriableKafkaError(error: unknown): boolean {
   if (Array.isArray(errors) && errors.length > 0) return errors.every(isRetriableKafkaError);
   const root = rootCause(error);
   if (root !== error) return isRetriableKafkaError(root);
-  return (error as { retriable?: unknown }).retriable !== false && !PROGRAMMING_ERRORS.has(error.name);
+  const { retriable, type } = error as { retriable?: unknown; type?: unknown };
+  return retriable !== false || (typeof type === 'string' && CLEARED_BY_A_RESTART.has(type));
 }
 
-const PROGRAMMING_ERRORS = new Set(['RangeError', 'ReferenceError', 'SyntaxError', 'TypeError']);
+/** Broker errors kafkajs flags as not retriable that a new start (a new join) clears. */
+const CLEARED_BY_A_RESTART = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'MEMBER_ID_REQUIRED',
+  'BROKER_NOT_AVAILABLE',
+]);
 
 /**
  * The error as one line an operator can act on: an aggregate names each topic's error, and a
