@@ -2,6 +2,7 @@ import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { IngestConfig } from '../config/app-config.js';
+import { UNREADABLE_BATCH } from '../kafka/kafkajs-hardening.js';
 import { ProjectionUnavailableError } from '../projection/projection-unavailable.error.js';
 import { StoredTask } from '../projection/stored-task.js';
 import { TaskEvent } from '../projection/task-event.js';
@@ -160,6 +161,40 @@ describe('IngestService', () => {
       ['101', "UNDECODABLE: decoding failed unexpectedly (TypeError: Cannot read properties of null (reading 'prototype'))"],
     ]);
     expect(fake.resolved).toEqual(['102']);
+  });
+
+  it('applies a batch of many events in slices of 5,000, heartbeating between them, and retries only the slice that failed', async () => {
+    const messages = Array.from({ length: 12_001 }, (_, index): [string, string | null] => [`t${index}`, null]);
+    const batch = payload(messages);
+    projection.failures = 0;
+    const realApply = projection.applyBatch.bind(projection);
+    let call = 0;
+    projection.applyBatch = async (events) => {
+      // The second slice meets Redis down once.
+      if (++call === 2) projection.failures = 1;
+      return realApply(events);
+    };
+    await onFakeTime(service.handleBatch(batch));
+    expect(projection.calls.map((events) => [events.length, events[0].offset])).toEqual([
+      [5000, '100'],
+      [5000, '5100'],
+      [5000, '5100'],
+      [2001, '10100'],
+    ]);
+    expect(batch.resolved).toEqual(['12100']);
+    expect(batch.heartbeats).toBeGreaterThanOrEqual(4);
+  });
+
+  it('dead-letters a record batch kafkajs could not read as one BATCH_UNREADABLE letter, and moves past it', async () => {
+    const batch = payload([['a', valid('a', 1)], [null, null]]);
+    const placeholder = batch.batch.messages[1] as KafkaMessage & { [UNREADABLE_BATCH]?: unknown };
+    placeholder[UNREADABLE_BATCH] = { firstOffset: '40', lastOffset: '101', records: 62, reason: 'gzip data declares more than 67108864 bytes once decompressed' };
+    await service.handleBatch(batch);
+    expect(projection.calls.map((events) => events.map((event) => event.taskId))).toEqual([['a']]);
+    expect(deadLetters.calls[0].map((letter) => [letter.message.offset, letter.reason])).toEqual([
+      ['101', 'BATCH_UNREADABLE: the record batch at offsets 40 to 101 (62 records) could not be read: gzip data declares more than 67108864 bytes once decompressed'],
+    ]);
+    expect(batch.resolved).toEqual(['101']);
   });
 
   it('does not call the projection for a batch with only invalid events', async () => {

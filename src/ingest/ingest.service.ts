@@ -13,6 +13,13 @@ import { TaskEventDecoder } from './task-event-decoder.js';
 
 /** Waits longer than this are cut into slices with a heartbeat between them. */
 const HEARTBEAT_SLICE_MS = 1000;
+/**
+ * Events applied per round trip to Redis, with a heartbeat between round trips. A batch may hold
+ * hundreds of thousands of small events (a compressed batch of 200,000 tombstones is about 1 MiB):
+ * sent at once, the last of them would wait past the command timeout on every attempt, and the
+ * batch would be retried forever. Ordinary batches (a few thousand events) take one round trip.
+ */
+const APPLY_SLICE_EVENTS = 5000;
 /** While a batch keeps failing, say so at most this often. */
 const FAILURE_LOG_INTERVAL_MS = 10_000;
 
@@ -57,11 +64,17 @@ export class IngestService {
     }
     await payload.heartbeat();
 
-    let applied: ApplyResult = { applied: 0, stale: 0 };
-    const apply = async () => {
-      applied = await this.projection.applyBatch(events);
-    };
-    if (events.length > 0 && !(await this.untilDone('projection', payload, apply))) return;
+    const applied: { -readonly [K in keyof ApplyResult]: ApplyResult[K] } = { applied: 0, stale: 0 };
+    for (let start = 0; start < events.length; start += APPLY_SLICE_EVENTS) {
+      const slice = events.slice(start, start + APPLY_SLICE_EVENTS);
+      const apply = async () => {
+        const result = await this.projection.applyBatch(slice);
+        applied.applied += result.applied;
+        applied.stale += result.stale;
+      };
+      if (!(await this.untilDone('projection', payload, apply))) return;
+      if (start + APPLY_SLICE_EVENTS < events.length) await payload.heartbeat();
+    }
     if (letters.length > 0 && !(await this.untilDone('dead-letter topic', payload, () => this.deadLetters.publish(letters, () => payload.heartbeat())))) return;
 
     payload.resolveOffset(batch.lastOffset());
