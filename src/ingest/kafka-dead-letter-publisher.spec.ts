@@ -239,9 +239,19 @@ describe('KafkaDeadLetterPublisher', () => {
     await publisher.publish(letters, async () => void (heartbeats += 1));
     expect(producer.sent).toHaveLength(4000);
     expect(producer.sent.filter((message) => (message.headers as IHeaders)['x-dlq-value-omitted'] === '2000 bytes')).toHaveLength(1);
-    // 2 log2(4000) is about 24: one request per level on the way down and one for each other half.
-    expect(producer.requests).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(4000)) + 2);
-    expect(heartbeats).toBeGreaterThanOrEqual(Math.ceil(Math.log2(4000)));
+    // One request for each other 500, and about 2 log2(500) for the 500 that hold it: one request
+    // per level on the way down and one for each other half.
+    expect(producer.requests).toBeLessThanOrEqual(7 + 2 * Math.ceil(Math.log2(500)) + 2);
+    expect(heartbeats).toBeGreaterThanOrEqual(7 + Math.ceil(Math.log2(500)));
+  });
+
+  it('sends at most 500 letters per request, heartbeating between requests: kafkajs groups a request in quadratic time', async () => {
+    const letters = Array.from({ length: 1200 }, (_, index) => letter(String(index), 10, 10));
+    let heartbeats = 0;
+    await publisher.publish(letters, async () => void (heartbeats += 1));
+    expect(producer.requests).toBe(3);
+    expect(producer.sent.map((message) => (message.headers as IHeaders)['x-dlq-source-offset'])).toEqual(letters.map((_, index) => String(index)));
+    expect(heartbeats).toBe(2);
   });
 
   it('sends a letter kafkajs cannot encode alone, down to the least, and the others in one request', async () => {

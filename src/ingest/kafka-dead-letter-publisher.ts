@@ -17,6 +17,13 @@ type Rung = 'whole' | 'without value' | 'without value and headers';
 const RUNGS: readonly Rung[] = ['whole', 'without value', 'without value and headers'];
 
 /**
+ * Letters per produce request. kafkajs groups a send's messages by partition in time that grows
+ * with the square of their number (producer/groupMessagesPerPartition.js: 30,000 messages held the
+ * process 5 s), and a batch of small invalid events may hold hundreds of thousands.
+ */
+const LETTERS_PER_REQUEST = 500;
+
+/**
  * `DeadLetterPublisher` on Kafka: dead letters go to `KAFKA_DLQ_TOPIC`, keyed as the source
  * event was. Delivery is at least once, like everything else in ingest: a publish that fails
  * part-way is repeated whole.
@@ -64,7 +71,10 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
       if (encodesAsRecord(toDeadLetterMessage(letter, 'whole'))) encodable.push(letter);
       else sent.set(letter, await this.sendAlone(letter, heartbeat));
     }
-    if (encodable.length > 0) await this.sendGroup(encodable, sent, heartbeat);
+    for (let start = 0; start < encodable.length; start += LETTERS_PER_REQUEST) {
+      if (start > 0) await heartbeat();
+      await this.sendGroup(encodable.slice(start, start + LETTERS_PER_REQUEST), sent, heartbeat);
+    }
     for (const [letter, rung] of sent) this.report(letter, rung);
   }
 
