@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { INestApplication } from '@nestjs/common';
 import fc from 'fast-check';
+import kafkajs from 'kafkajs';
 import { AppConfig } from '../src/config/app-config.js';
 import { TaskEventDecoder } from '../src/ingest/task-event-decoder.js';
+import { MAX_DECOMPRESSED_BATCH_BYTES } from '../src/kafka/decompression-bounds.js';
 import { CapturedLogs } from './support/captured-logs.js';
 import { startIngestingApp } from './support/ingesting-app.js';
 import { eventually } from './support/eventually.js';
@@ -101,6 +103,29 @@ describe('poison events never stall ingest', () => {
     const raw = Object.hasOwn(letter.headers ?? {}, name) ? letter.headers![name] : undefined;
     return (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter((item) => Buffer.isBuffer(item)).map((item) => item.toString());
   };
+
+  it('a record batch that would decompress beyond the limit is dead-lettered whole, and every partition flows', async () => {
+    // 65 values of 1 MiB of zeros, one gzip batch of about 65 KB: 65 MiB once decompressed.
+    const bomb = Array.from({ length: 65 }, (_, index) => ({ key: `bomb-${index}`, value: Buffer.alloc(1024 * 1024), partition: 0 }));
+    const [sent] = await kafka.send(config.kafka.topic, bomb, kafkajs.CompressionTypes.GZIP);
+    const letter = await eventually(
+      'the dead letter of the batch',
+      () => deadLetters.messages.find((message) => headerText(message.headers, 'x-dlq-reason')?.startsWith('BATCH_UNREADABLE')) ?? false,
+      { timeoutMs: APPLIED_WITHIN_MS },
+    );
+    const first = Number(sent.baseOffset);
+    expect(headerText(letter.headers, 'x-dlq-reason')).toBe(
+      `BATCH_UNREADABLE: the record batch at offsets ${first} to ${first + 64} (65 records) could not be read: gzip data declares more than ${MAX_DECOMPRESSED_BATCH_BYTES} bytes once decompressed (output stopped at the limit)`,
+    );
+    expect(headerText(letter.headers, 'x-dlq-source-offset')).toBe(String(first + 64));
+    expect(letter.key).toBeNull();
+    expect(letter.value).toBeNull();
+
+    await expectEveryPartitionFlows('batches');
+    // Committed past the batch.
+    const committed = await kafka.committedOffsets(config.kafka.groupId, config.kafka.topic);
+    expect(committed.get(0)).toBe((await kafka.endOffsets(config.kafka.topic)).get(0));
+  }, 120_000);
 
   it('header shapes: no value, named like Object.prototype members, repeated, 100,000 of them: applied when valid, dead-lettered with those headers when not', async () => {
     const manyHeaders = Array.from({ length: 100_000 }, (_, index) => header(`h${index}`, index % 2 === 0 ? null : 'v'));

@@ -24,7 +24,8 @@ export type DomainErrorCode =
   | 'KEY_MISMATCH'
   | 'MISSING_KEY'
   | 'INVALID_KEY'
-  | 'UNDECODABLE';
+  | 'UNDECODABLE'
+  | 'BATCH_UNREADABLE';
 
 /**
  * Base of every error the core raises on purpose. `code` is stable (clients and logs may match on

@@ -34,6 +34,7 @@ const DOMAIN_ERRORS = {
   MISSING_KEY: null,
   INVALID_KEY: null,
   UNDECODABLE: null,
+  BATCH_UNREADABLE: null,
 } as const satisfies Readonly<Record<DomainErrorCode, DomainErrorMapping | null>>;
 
 export const INTERNAL_ERROR_MESSAGE = 'Internal server error';

@@ -12,6 +12,11 @@ export type InvalidTaskEventCode = Extract<
   | 'INVALID_KEY'
   /** The decoder itself failed on this event: a defect, logged with its stack. */
   | 'UNDECODABLE'
+  /**
+   * A whole record batch could not be read (it would decompress beyond the limit, or its compressed
+   * data is corrupt): one dead letter, at the batch's last offset, stands for all its records.
+   */
+  | 'BATCH_UNREADABLE'
 >;
 
 /**

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { Injectable } from '@nestjs/common';
 import type { KafkaMessage } from 'kafkajs';
 import type { ValidationError } from 'class-validator';
+import { unreadableBatchOf } from '../kafka/kafkajs-hardening.js';
 import { isValidTaskId, TASK_ID_RULE } from '../projection/task-id.js';
 import type { TaskEvent } from '../projection/task-event.js';
 import { CompiledDtoValidator } from './compiled-dto-validator.js';
@@ -22,6 +23,11 @@ const taskEventRules = new CompiledDtoValidator(TaskEventDto);
 @Injectable()
 export class TaskEventDecoder {
   decode(message: KafkaMessage, partition: number): TaskEvent {
+    const unreadable = unreadableBatchOf(message);
+    if (unreadable) {
+      const { firstOffset, lastOffset, records, reason } = unreadable;
+      throw new InvalidTaskEventError('BATCH_UNREADABLE', `the record batch at offsets ${firstOffset} to ${lastOffset} (${records} records) could not be read: ${reason}`);
+    }
     const key = message.key === null ? null : message.key.toString('utf8');
     const value = message.value;
     if (value === null) return tombstone(key, message, partition);

@@ -4,6 +4,9 @@ import kafkajs from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 import lz4 from 'lz4js';
 import { hash as xxh32 } from 'lz4js/xxh32.js';
+import { promisify } from 'node:util';
+import { gzip, unzip } from 'node:zlib';
+import { lz4OutputBound, MAX_DECOMPRESSED_BATCH_BYTES, snappyOutputBound, tooLarge, zstdOutputBound } from './decompression-bounds.js';
 
 interface KafkaCodec {
   compress(encoder: { buffer: Buffer }): Promise<Buffer>;
@@ -46,11 +49,42 @@ export function lz4Frame(source: Buffer): Buffer {
   return Buffer.concat(blocks);
 }
 
-/** LZ4 frame format, as Kafka's clients write it for record batches v2. Pure JS, no native build. */
+/**
+ * LZ4 frame format, as Kafka's clients write it for record batches v2. Pure JS, no native build.
+ * The output buffer is sized from the frame's blocks, never from the content size it declares.
+ */
 const lz4Codec = (): KafkaCodec => ({
   compress: async (encoder) => lz4Frame(encoder.buffer),
-  decompress: async (buffer) => Buffer.from(lz4.decompress(buffer)),
+  decompress: async (buffer) => Buffer.from(lz4.decompress(buffer, lz4OutputBound(buffer))),
 });
+
+const gzipAsync = promisify(gzip);
+const unzipAsync = promisify(unzip);
+
+/** gzip (kafkajs's own, bounded): zlib stops at the limit instead of growing its output without end. */
+const gzipCodec = (): KafkaCodec => ({
+  compress: async (encoder) => gzipAsync(encoder.buffer),
+  decompress: async (buffer) => {
+    try {
+      return await unzipAsync(buffer, { maxOutputLength: MAX_DECOMPRESSED_BATCH_BYTES });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge('gzip', 'output stopped at the limit');
+      throw error;
+    }
+  },
+});
+
+/** Snappy as kafkajs-snappy decodes it, once the lengths its blocks declare are within the limit. */
+const snappyCodec = (): KafkaCodec => {
+  const codec = (SnappyCodec as () => KafkaCodec)();
+  return {
+    compress: (encoder) => codec.compress(encoder),
+    decompress: async (buffer) => {
+      snappyOutputBound(buffer);
+      return codec.decompress(buffer);
+    },
+  };
+};
 
 // One WASM instance for the process: kafkajs builds a codec per batch, and initialising the module
 // again while another batch compresses corrupts that batch's output.
@@ -66,7 +100,10 @@ const zstdCodec = (): KafkaCodec => ({
     await (zstdReady ??= zstdWasm.init());
     return Buffer.from(zstdWasm.compress(encoder.buffer, 3));
   },
-  decompress: async (buffer) => Buffer.from(zstdDecompress(buffer)),
+  decompress: async (buffer) => {
+    zstdOutputBound(buffer);
+    return Buffer.from(zstdDecompress(buffer));
+  },
 });
 
 // kafkajs is CommonJS without detectable named exports: take its values from the default export.
@@ -74,10 +111,15 @@ const { CompressionCodecs, CompressionTypes } = kafkajs;
 
 let registered = false;
 
-/** Registers snappy, lz4 and zstd with kafkajs (gzip is built in). Idempotent. */
+/**
+ * Registers gzip, snappy, lz4 and zstd with kafkajs, each refusing to decompress a batch beyond
+ * MAX_DECOMPRESSED_BATCH_BYTES (an UnreadableBatchError; the fetch guard turns it into a dead
+ * letter for the batch). Idempotent.
+ */
 export function registerCompressionCodecs(): void {
   if (registered) return;
-  CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+  CompressionCodecs[CompressionTypes.GZIP] = gzipCodec;
+  CompressionCodecs[CompressionTypes.Snappy] = snappyCodec;
   CompressionCodecs[CompressionTypes.LZ4] = lz4Codec;
   CompressionCodecs[CompressionTypes.ZSTD] = zstdCodec;
   registered = true;

@@ -3,13 +3,17 @@ import kafkajs, { type Kafka } from 'kafkajs';
 import { KafkaConfig } from '../config/app-config.js';
 import { registerCompressionCodecs } from './compression-codecs.js';
 import { kafkaLogCreator } from './kafka-log.js';
-import { hardenKafkajsHeaderDecoding } from './kafkajs-hardening.js';
+import { hardenKafkajsBatchDecoding, hardenKafkajsHeaderDecoding } from './kafkajs-hardening.js';
 
 const { logLevel } = kafkajs;
 
+// Before anything in the process can fetch: a fetch decoder kafkajs loaded before this would keep
+// kafkajs's own batch decoding where the module cache cannot be changed (jest's).
+hardenKafkajsBatchDecoding();
+
 /**
- * The service's kafkajs clients, with every compression codec registered, header decoding made
- * linear, and logs routed to Nest (connection errors throttled while a broker is unreachable).
+ * The service's kafkajs clients, with every compression codec registered (each bounded), header
+ * decoding made linear, each fetched batch read on its own, and logs routed to Nest (connection errors throttled while a broker is unreachable).
  */
 @Injectable()
 export class KafkaClient {
@@ -24,6 +28,7 @@ export class KafkaClient {
   constructor(config: KafkaConfig) {
     registerCompressionCodecs();
     hardenKafkajsHeaderDecoding();
+    hardenKafkajsBatchDecoding();
     const settings = {
       clientId: config.clientId,
       brokers: config.brokers,

@@ -1,6 +1,9 @@
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
-import { hardenKafkajsHeaderDecoding, LinearDefaultPartitioner, murmur2 } from './kafkajs-hardening.js';
+import kafkajs from 'kafkajs';
+import { registerCompressionCodecs } from './compression-codecs.js';
+import { MAX_DECOMPRESSED_BATCH_BYTES } from './decompression-bounds.js';
+import { hardenKafkajsBatchDecoding, hardenKafkajsHeaderDecoding, LinearDefaultPartitioner, murmur2, unreadableBatchOf } from './kafkajs-hardening.js';
 
 const require = createRequire(import.meta.url);
 type Codec = { new (buffer?: Buffer): Codec; buffer: Buffer } & Record<string, (...args: unknown[]) => Codec>;
@@ -29,8 +32,92 @@ function expected(headers: readonly { name: string; value: Buffer | null }[]): M
   return byName;
 }
 
+const encodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (record: object) => Codec;
+const { RecordBatch: encodeRecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (batch: object) => Promise<Codec> };
+type DecodedRecord = { offset: string; value: Buffer | null };
+
+/** A fetched partition's record batches as a fetch response carries them: their size, then the batches. */
+async function fetchedBatches(batches: { firstOffset: number; values: Buffer[]; compression?: number }[]): Promise<Codec> {
+  const encoded = await Promise.all(
+    batches.map(({ firstOffset, values, compression = 0 }) =>
+      encodeRecordBatch({
+        compression,
+        firstOffset: BigInt(firstOffset),
+        lastOffsetDelta: values.length - 1,
+        records: values.map((value, offsetDelta) => encodeRecord({ offsetDelta, key: Buffer.from(`task-${firstOffset + offsetDelta}`), value })),
+      }),
+    ),
+  );
+  const messages = Buffer.concat(encoded.map((batch) => batch.buffer));
+  return new Decoder(new Encoder().writeInt32(messages.length).writeBuffer(messages).buffer);
+}
+
 describe('kafkajs hardening', () => {
   beforeAll(() => hardenKafkajsHeaderDecoding());
+
+  describe('record batch decoding', () => {
+    // kafkajs's own, taken before the hardening. (That a fetch response decoder loaded before the
+    // hardening is dropped is checked in Node itself, by the e2e suite: jest's module cache ignores
+    // deletions.)
+    const kafkajsDecodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js') as (decoder: Codec) => Promise<DecodedRecord[]>;
+    let decodeMessages: (decoder: Codec) => Promise<DecodedRecord[]>;
+    beforeAll(() => {
+      registerCompressionCodecs();
+      hardenKafkajsBatchDecoding();
+      hardenKafkajsBatchDecoding();
+      decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js') as typeof decodeMessages;
+    });
+
+    it('replaces the decoder the fetch responses load, once', () => {
+      expect(decodeMessages).not.toBe(kafkajsDecodeMessages);
+      expect(decodeMessages.name).toBe('decodeMessagesOneBatchAtATime');
+    });
+
+    it('delivers a batch that cannot be read as one record at its last offset, and reads the batches around it', async () => {
+      const bombValues = Array.from({ length: 65 }, () => Buffer.alloc(1024 * 1024 + 1));
+      const fetched = () =>
+        fetchedBatches([
+          { firstOffset: 0, values: [Buffer.from('a'), Buffer.from('b')] },
+          { firstOffset: 2, values: bombValues, compression: kafkajs.CompressionTypes.GZIP },
+          { firstOffset: 67, values: [Buffer.from('c')], compression: kafkajs.CompressionTypes.ZSTD },
+        ]);
+      await expect(kafkajsDecodeMessages(await fetched())).rejects.toThrow(/more than 67108864 bytes/);
+
+      const records = await decodeMessages(await fetched());
+      expect(records.map(({ offset, value }) => [offset, value?.toString() ?? null])).toEqual([
+        ['0', 'a'],
+        ['1', 'b'],
+        ['66', null],
+        ['67', 'c'],
+      ]);
+      expect(records.map((record) => unreadableBatchOf(record))).toEqual([
+        undefined,
+        undefined,
+        { firstOffset: '2', lastOffset: '66', records: 65, reason: `gzip data declares more than ${MAX_DECOMPRESSED_BATCH_BYTES} bytes once decompressed (output stopped at the limit)` },
+        undefined,
+      ]);
+    }, 60_000);
+
+    it('reads a batch of 200,000 records, which kafkajs spreads into one call and overflows the stack with', async () => {
+      const fetched = () => fetchedBatches([{ firstOffset: 0, values: Array.from({ length: 200_000 }, () => Buffer.from('x')), compression: kafkajs.CompressionTypes.GZIP }]);
+      await expect(kafkajsDecodeMessages(await fetched())).rejects.toThrow(RangeError);
+      const records = await decodeMessages(await fetched());
+      expect(records).toHaveLength(200_000);
+      expect(records.at(-1)?.offset).toBe('199999');
+    }, 60_000);
+
+    it('stops at a partial batch at the end of the fetch, as kafkajs does', async () => {
+      const whole = await fetchedBatches([
+        { firstOffset: 0, values: [Buffer.from('a')] },
+        { firstOffset: 1, values: [Buffer.from('b')] },
+      ]);
+      const size = whole.buffer.readInt32BE(0);
+      const cut = new Decoder(Buffer.concat([Buffer.from([0, 0, 0, 0]), whole.buffer.subarray(4, whole.buffer.length - 5)]));
+      cut.buffer.writeInt32BE(size - 5, 0);
+      const records = await decodeMessages(cut);
+      expect(records.map(({ offset }) => offset)).toEqual(['0']);
+    });
+  });
 
   describe('header decoding', () => {
     it("decodes kafkajs's shape: one value, or an array for a repeated name, with null for a header with no value", () => {

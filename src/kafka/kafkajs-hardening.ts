@@ -13,8 +13,13 @@ import type { ICustomPartitioner, IHeaders, Message } from 'kafkajs';
  *
  * (How long kafkajs's own versions took: bench/RESULTS.md.)
  *
- * Both are replaced here by linear versions with the same results. kafkajs is pinned, and its
- * internals are reached by path; the spec of this file checks they are still there and agree.
+ * Both are replaced here by linear versions with the same results. And one record batch could stop
+ * its partition for good: kafkajs decodes a fetched partition's batches in one function
+ * (fetch/v4/decodeMessages.js) that fails whole when one batch cannot be read, and the fetch is
+ * retried on the same bytes forever. `hardenKafkajsBatchDecoding` reads each batch on its own.
+ *
+ * kafkajs is pinned, and its internals are reached by path; the spec of this file checks they are
+ * still there and agree.
  */
 
 const require = createRequire(import.meta.url);
@@ -30,6 +35,128 @@ const encodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.j
 const createPartitioner = require('kafkajs/src/producer/partitioners/legacy/partitioner.js') as (
   hash: (key: Buffer | string) => number,
 ) => ICustomPartitioner;
+
+const RECORD_BATCH_MAGIC = 2;
+type BatchDecoder = (decoder: KafkajsBatchDecoder) => Promise<{ records: unknown[] }>;
+interface KafkajsBatchDecoder {
+  readInt32(): number;
+  readBytes(size: number): Buffer;
+  canReadBytes(size: number): boolean;
+  offset: number;
+  buffer: Buffer;
+}
+const decodeMessagesPath = require.resolve('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js');
+const recordBatchDecoder = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as BatchDecoder;
+const messageSetDecoder = require('kafkajs/src/protocol/messageSet/decoder.js') as (decoder: unknown, size: number) => unknown;
+/** Every fetch response decoder: v4 to v11 hold decodeMessages (some through an earlier version's module). */
+const fetchResponsePaths = Array.from({ length: 12 }, (_, version) => require.resolve(`kafkajs/src/protocol/requests/fetch/v${version}/response.js`));
+
+/** On the one record a batch that could not be read is delivered as: what it was and why. */
+export const UNREADABLE_BATCH = Symbol.for('task-cache.kafkajs.unreadable-batch');
+
+export interface UnreadableBatch {
+  readonly firstOffset: string;
+  readonly lastOffset: string;
+  /** The records the batch says it holds. */
+  readonly records: number;
+  readonly reason: string;
+}
+
+/** The batch `message` stands for, when it is the placeholder of a batch that could not be read. */
+export function unreadableBatchOf(message: object): UnreadableBatch | undefined {
+  return (message as { [UNREADABLE_BATCH]?: UnreadableBatch })[UNREADABLE_BATCH];
+}
+
+/** Record batch v2: where the fields read here sit, from the batch's first byte. */
+const AT = { firstOffset: 0, length: 8, afterLength: 12, magic: 16, attributes: 21, lastOffsetDelta: 23, firstTimestamp: 27, maxTimestamp: 35, records: 57, header: 61 };
+
+/**
+ * Makes kafkajs decode each fetched record batch on its own. A batch that cannot be read (it would
+ * decompress beyond the limit, its compressed data is corrupt, a codec fails on it) no longer
+ * fails the whole fetch: it is delivered as one record at the batch's last offset that carries
+ * `UNREADABLE_BATCH` and no key, value or headers, so the consumer dead-letters it and moves past
+ * it. Records are appended one by one (kafkajs spreads a batch's records into one call, which
+ * overflows the stack at about 150,000 records; a compressed batch of that many small records is
+ * about 100 KB). Idempotent.
+ *
+ * kafkajs's fetch response decoders take decodeMessages when they load, and kafkajs requires them
+ * anew for every fetch request (protocol/requests/fetch/index.js): they are dropped from the
+ * module cache here, so that every fetch from now on decodes with this version, whichever
+ * consumer of the process fetched first.
+ */
+export function hardenKafkajsBatchDecoding(): void {
+  require(decodeMessagesPath);
+  const cached = require.cache[decodeMessagesPath]!;
+  if (cached.exports === decodeMessagesOneBatchAtATime) return;
+  cached.exports = decodeMessagesOneBatchAtATime;
+  for (const path of fetchResponsePaths) delete require.cache[path];
+}
+
+/** kafkajs's fetch/v4/decodeMessages.js, reading each batch on its own. */
+async function decodeMessagesOneBatchAtATime(decoder: KafkajsBatchDecoder): Promise<unknown> {
+  const messagesSize = decoder.readInt32();
+  if (messagesSize <= 0 || !decoder.canReadBytes(messagesSize)) return [];
+  const messagesBuffer = decoder.readBytes(messagesSize);
+  const messagesDecoder = new (Decoder as unknown as new (buffer: Buffer) => KafkajsBatchDecoder)(messagesBuffer);
+  if (messagesBuffer.length <= AT.magic || messagesBuffer.readInt8(AT.magic) !== RECORD_BATCH_MAGIC) {
+    return messageSetDecoder(messagesDecoder, messagesSize);
+  }
+  const records: unknown[] = [];
+  // A batch's fixed fields take 61 bytes; kafkajs reads on while 49 remain.
+  while (messagesDecoder.canReadBytes(49)) {
+    const start = messagesDecoder.offset;
+    try {
+      const batch = await recordBatchDecoder(messagesDecoder);
+      for (const record of batch.records) records.push(record);
+    } catch (error) {
+      // The tail of a fetch may hold a partial batch (how maxBytes works): kafkajs stops there.
+      if ((error as Error).name === 'KafkaJSPartialMessageError') break;
+      const placeholder = placeholderOf(messagesBuffer, start, error);
+      // Its fixed fields unreadable too: nothing to point at; kafkajs's own failure stands.
+      if (placeholder === undefined) throw error;
+      records.push(placeholder);
+      messagesDecoder.offset = start + AT.afterLength + messagesBuffer.readInt32BE(start + AT.length);
+    }
+  }
+  return records;
+}
+
+/** The one record a batch that could not be read is delivered as, or undefined if its fixed fields are cut off. */
+function placeholderOf(buffer: Buffer, start: number, error: unknown): object | undefined {
+  if (start + AT.header > buffer.length) return undefined;
+  const firstOffset = buffer.readBigInt64BE(start + AT.firstOffset);
+  const lastOffset = firstOffset + BigInt(buffer.readInt32BE(start + AT.lastOffsetDelta));
+  const unreadable: UnreadableBatch = {
+    firstOffset: firstOffset.toString(),
+    lastOffset: lastOffset.toString(),
+    records: buffer.readInt32BE(start + AT.records),
+    reason: error instanceof Error ? error.message : String(error),
+  };
+  return {
+    magicByte: RECORD_BATCH_MAGIC,
+    attributes: 0,
+    timestamp: buffer.readBigInt64BE(start + AT.maxTimestamp).toString(),
+    offset: unreadable.lastOffset,
+    key: null,
+    value: null,
+    headers: {},
+    isControlRecord: false,
+    batchContext: {
+      firstOffset: unreadable.firstOffset,
+      firstTimestamp: buffer.readBigInt64BE(start + AT.firstTimestamp).toString(),
+      partitionLeaderEpoch: 0,
+      inTransaction: false,
+      isControlBatch: false,
+      lastOffsetDelta: buffer.readInt32BE(start + AT.lastOffsetDelta),
+      producerId: '-1',
+      producerEpoch: 0,
+      firstSequence: 0,
+      maxTimestamp: buffer.readBigInt64BE(start + AT.maxTimestamp).toString(),
+      timestampType: 0,
+    },
+    [UNREADABLE_BATCH]: unreadable,
+  };
+}
 
 /** Marks kafkajs's decoder as patched, for every copy of this module (a Symbol.for is process-wide). */
 const PATCHED = Symbol.for('task-cache.kafkajs.linear-header-decoding');
