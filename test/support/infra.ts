@@ -1,25 +1,35 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AppConfig } from '../../src/config/app-config.js';
 
-export const ROOT = join(import.meta.dirname, '..', '..');
+/** The nearest folder at or above `from` that holds a package.json. */
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json at or above ${from}`);
+  }
+}
 
-interface InfraSettings {
+/** The repository, whether this file runs from test/support or compiled under .local/ (bench). */
+export const ROOT = packageRoot(import.meta.dirname);
+
+export interface InfraSettings {
   kafkaBrokers: string[];
   redisUrl: string;
 }
 
-/** Connection settings written by `scripts/infra.sh up` (the e2e global setup runs it). */
-function infraSettings(): InfraSettings {
+/** Connection settings written by `scripts/infra.sh up` (the e2e global setup and the benchmarks run it). */
+export function infraSettings(): InfraSettings {
   const text = readFileSync(join(ROOT, '.local', 'infra.env'), 'utf8');
   const env = Object.fromEntries(
     text
       .split('\n')
       .filter((line) => line.includes('='))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1).trim()]),
+      .map((line) => [line.slice(0, line.indexOf('=')).trim(), line.slice(line.indexOf('=') + 1).trim()]),
   );
-  return { kafkaBrokers: env.KAFKA_BROKERS.split(','), redisUrl: env.REDIS_URL };
+  if (!env.KAFKA_BROKERS || !env.REDIS_URL) throw new Error('.local/infra.env lacks KAFKA_BROKERS or REDIS_URL');
+  return { kafkaBrokers: env.KAFKA_BROKERS.split(',').map((broker) => broker.trim()), redisUrl: env.REDIS_URL };
 }
 
 /** A name no other suite or run uses: each suite gets its own topic, group and key prefix. */

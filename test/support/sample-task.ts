@@ -28,3 +28,11 @@ export function sampleTask(taskId: string, update = 0, overrides: Record<string,
 export function sampleTaskBytes(taskId: string, update = 0, overrides: Record<string, unknown> = {}): Buffer {
   return Buffer.from(JSON.stringify(sampleTask(taskId, update, overrides)));
 }
+
+const UPDATE_MARKER = /"pollCount":(\d+)/;
+
+/** The update number that `sampleTaskBytes` wrote into served bytes, or -1 when they carry none. */
+export function updateNumberOf(bytes: Buffer): number {
+  const match = UPDATE_MARKER.exec(bytes.toString('latin1'));
+  return match ? Number(match[1]) : -1;
+}

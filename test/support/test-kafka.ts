@@ -17,15 +17,15 @@ export class TestKafka {
   private readonly producer: Producer;
   readonly admin: Admin;
 
-  private constructor(brokers: string[]) {
+  private constructor(brokers: string[], clientId: string) {
     registerCompressionCodecs();
-    this.kafka = new kafkajs.Kafka({ clientId: uniqueName('test-client'), brokers, logLevel: kafkajs.logLevel.NOTHING });
+    this.kafka = new kafkajs.Kafka({ clientId, brokers, logLevel: kafkajs.logLevel.NOTHING });
     this.producer = this.kafka.producer({ createPartitioner: LinearDefaultPartitioner, allowAutoTopicCreation: false });
     this.admin = this.kafka.admin();
   }
 
-  static async connect(brokers: string[]): Promise<TestKafka> {
-    const kafka = new TestKafka(brokers);
+  static async connect(brokers: string[], clientId = uniqueName('test-client')): Promise<TestKafka> {
+    const kafka = new TestKafka(brokers, clientId);
     await kafka.producer.connect();
     await kafka.admin.connect();
     return kafka;
@@ -34,6 +34,22 @@ export class TestKafka {
   /** Sends the messages in order, in one request; returns where each partition's first one landed. */
   send(topic: string, messages: Message[], compression?: CompressionTypes): Promise<RecordMetadata[]> {
     return this.producer.send({ topic, messages, compression, acks: -1 });
+  }
+
+  /**
+   * Sends many messages in chunks with a few sends in flight. Callers that need per-key order
+   * across calls await one call before the next (a key appears at most once per call).
+   */
+  async sendAll(topic: string, messages: Message[], { chunkSize = 500, inFlight = 4 } = {}): Promise<void> {
+    let next = 0;
+    const sender = async (): Promise<void> => {
+      while (next < messages.length) {
+        const chunk = messages.slice(next, next + chunkSize);
+        next += chunkSize;
+        await this.send(topic, chunk);
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, sender));
   }
 
   /** Sends one message and returns its partition and offset. */
@@ -60,6 +76,42 @@ export class TestKafka {
         },
       ],
     });
+  }
+
+  /**
+   * A source topic of `partitions` partitions and its dead-letter topic, as the service would find
+   * them. `cleanupPolicy` is the service's own ("compact") unless every event must stay ("delete").
+   */
+  async createTaskTopics(topic: string, dlqTopic: string, partitions: number, cleanupPolicy: 'compact' | 'delete'): Promise<void> {
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      timeout: 30000,
+      topics: [
+        { topic, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: cleanupPolicy }] },
+        { topic: dlqTopic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] },
+      ],
+    });
+  }
+
+  /** Deletes those of the topics that exist. */
+  async deleteTopics(topics: string[]): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const present = topics.filter((topic) => existing.has(topic));
+    if (present.length > 0) await this.admin.deleteTopics({ topics: present, timeout: 30000 });
+  }
+
+  /** Deletes those of the groups that exist (a group that never committed does not). */
+  async deleteGroups(groupIds: string[]): Promise<void> {
+    const { groups } = await this.admin.listGroups();
+    const existing = new Set(groups.map(({ groupId }) => groupId));
+    const present = groupIds.filter((groupId) => existing.has(groupId));
+    if (present.length > 0) await this.admin.deleteGroups(present);
+  }
+
+  /** How many events the topic holds: high minus low watermark, over its partitions. */
+  async eventCount(topic: string): Promise<number> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, { high, low }) => sum + Number(high) - Number(low), 0);
   }
 
   /** The next offset to be written on each partition of the topic. */

@@ -1,12 +1,17 @@
-// Sizes, durations and names of a benchmark run. Full-size defaults are the ones of the benchmark
-// issue; BENCH_SMOKE=1 shrinks everything to a few seconds for CI, where only correctness counts.
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+// Sizes, durations and names of a benchmark run, and every BENCH_* variable it reads. Full-size
+// defaults are the ones of the benchmark issue; BENCH_SMOKE=1 shrinks everything to a few seconds
+// for CI, where only correctness counts.
+import { uniqueName } from '../test/support/infra.js';
 
-export const ROOT = join(import.meta.dirname, '..');
 export const SMOKE = process.env.BENCH_SMOKE === '1';
 
-function positiveIntegerFromEnv(name, fallback) {
+/** BENCH_SKIP_BUILD=1: run the existing dist/ instead of building the service first. */
+export const SKIP_BUILD = process.env.BENCH_SKIP_BUILD === '1';
+
+/** BENCH_SERVICE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.local/profiles", profiles the service. */
+export const SERVICE_NODE_ARGS = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
+
+function positiveIntegerFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
@@ -32,6 +37,8 @@ export function readSettings() {
   };
 }
 
+export type ReadSettings = ReturnType<typeof readSettings>;
+
 /** Settings of `npm run bench:ingest`. */
 export function ingestSettings() {
   const base = SMOKE
@@ -50,10 +57,20 @@ export function ingestSettings() {
   };
 }
 
+export type IngestSettings = ReturnType<typeof ingestSettings>;
+
+export interface RunNames {
+  name: string;
+  topic: string;
+  dlqTopic: string;
+  groupId(label: string): string;
+  keyPrefix(label: string): string;
+  taskId(index: number): string;
+}
+
 /** Names no other run, suite or engineer uses: topics, groups and key prefixes are per run. */
-export function runNames(benchmark) {
-  const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-  const name = `bench-${benchmark}-${id}`;
+export function runNames(benchmark: 'read' | 'ingest'): RunNames {
+  const name = uniqueName(`bench-${benchmark}`);
   return {
     name,
     topic: `${name}.tasks`,
@@ -62,4 +79,13 @@ export function runNames(benchmark) {
     keyPrefix: (label) => `${name}:${label}:`,
     taskId: (index) => `${name}-task-${String(index).padStart(6, '0')}`,
   };
+}
+
+/** The command line that reproduces this run, for the results summary. */
+export function commandLine(script: string): string {
+  const overrides = Object.entries(process.env)
+    .filter(([key]) => key.startsWith('BENCH_'))
+    .map(([key, value]) => `${key}=${value}`)
+    .sort();
+  return [...overrides, `npm run ${script}`].join(' ');
 }

@@ -9,54 +9,69 @@
 // 4. redis-benchmark GET of the same bytes on the same Redis, 50 clients: the store's ceiling.
 // BENCH_SMOKE=1: tiny sizes and one-second rounds; asserts correctness only.
 import { randomBytes } from 'node:crypto';
-import { SMOKE, readSettings, runNames } from './bench-settings.mjs';
-import { openBenchStack } from './bench-stack.mjs';
-import { commandLine, log as logFor, runBenchmark } from './benchmark-entry.mjs';
-import { onCleanup } from './cleanup-stack.mjs';
-import { CorrectnessFailure } from './correctness-failure.mjs';
-import { startFloorReadServer } from './floor-processes.mjs';
-import { goalsMarkdown, judgeGoals } from './goals-table.mjs';
-import { runHttpLoad } from './http-load.mjs';
-import { machineInfo } from './machine-info.mjs';
-import { checkBothSidesServeTheSameBytes, loadRunProblems } from './read-correctness.mjs';
-import { redisBenchmarkGet } from './redis-ceiling.mjs';
-import { deleteKeysWithPrefix } from './redis-prefix.mjs';
-import { writeResults } from './results-writer.mjs';
-import { seedShapedTaskBytes } from './seed-shaped-task.mjs';
-import { startService } from './service-process.mjs';
-import { median, ratio, round } from './statistics.mjs';
-import { waitUntilReadable } from './task-readability.mjs';
-import { createTaskTopics, deleteGroups, deleteTopics, produceMessages, taskProducer } from './task-topic.mjs';
+import { sampleTaskBytes } from '../test/support/sample-task.js';
+import { CorrectnessFailure, logger, onCleanup, runBenchmark } from './bench-run.js';
+import { checkBothSidesServeTheSameBytes, loadRunProblems, runHttpLoad, type LoadRun } from './read-load.js';
+import { deleteKeysWithPrefix, redisBenchmarkGet, type RedisCeiling } from './redis-store.js';
+import { goalsMarkdown, judgeGoals, machineInfo, sectionHead, writeResults, type JudgedGoal, type MachineInfo } from './results.js';
+import { SMOKE, commandLine, readSettings, runNames, type ReadSettings } from './settings.js';
+import { openBenchStack, startFloorReadServer, startService } from './stack.js';
+import { median, ratio, round } from './statistics.js';
+import { waitUntilReadable } from './task-reading.js';
 
-const log = (message) => logFor('read', message);
+const log = logger('read');
 const settings = readSettings();
 const names = runNames('read');
 const token = randomBytes(24).toString('hex');
-const SIDES = ['service', 'floor'];
+const SIDES = ['service', 'floor'] as const;
+const MODES = ['saturation', 'fixed'] as const;
+type Side = (typeof SIDES)[number];
+type Mode = (typeof MODES)[number];
 
-async function main() {
+/** Medians of one side's runs in one mode. */
+interface SideFigures {
+  requestsPerSecond: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+type ModeSummary = Record<Side | 'ratio', SideFigures>;
+type Summary = Record<Mode, ModeSummary>;
+
+interface ReadFigures {
+  benchmark: 'read';
+  smoke: boolean;
+  date: string;
+  command: string;
+  machine: MachineInfo;
+  settings: ReadSettings & { payloadBytes: number };
+  loading: { produceSeconds: number; readableSeconds: number };
+  summary: Summary;
+  redisBenchmark: RedisCeiling;
+  goals: JudgedGoal[];
+  loadProblems: string[];
+  rounds: Record<Mode, Record<Side, LoadRun[]>>;
+}
+
+async function main(): Promise<void> {
   const startedAt = new Date();
   log(`${SMOKE ? 'SMOKE run' : 'full run'} ${names.name}: ${settings.tasks} tasks, ${settings.rounds} rounds × ${settings.roundSeconds} s per side and mode`);
-  const { infra, redis, kafka, admin } = await openBenchStack(names);
+  const { infra, redis, kafka } = await openBenchStack(names.name);
 
   const serviceGroup = names.groupId('service');
   const serviceKeys = names.keyPrefix('service');
   const floorKeys = names.keyPrefix('floor');
-  onCleanup('delete the run topics', () => deleteTopics(admin, [names.topic, names.dlqTopic]));
-  onCleanup('delete the service group', () => deleteGroups(admin, [serviceGroup]));
+  onCleanup('delete the run topics', () => kafka.deleteTopics([names.topic, names.dlqTopic]));
+  onCleanup('delete the service group', () => kafka.deleteGroups([serviceGroup]));
   onCleanup('delete the run keys', async () => {
     for (const prefix of [serviceKeys, floorKeys]) await deleteKeysWithPrefix(redis, prefix);
   });
-  await createTaskTopics(admin, { topic: names.topic, dlqTopic: names.dlqTopic, partitions: settings.partitions, cleanupPolicy: 'compact' });
+  await kafka.createTaskTopics(names.topic, names.dlqTopic, settings.partitions, 'compact');
 
   // 1. Tasks through Kafka, then readable through the service.
   const taskIds = Array.from({ length: settings.tasks }, (_, index) => names.taskId(index));
-  const expected = new Map(taskIds.map((taskId) => [taskId, seedShapedTaskBytes(taskId, 0)]));
-  const producer = taskProducer(kafka);
-  await producer.connect();
-  onCleanup('disconnect the producer', () => producer.disconnect());
+  const expected = new Map(taskIds.map((taskId) => [taskId, sampleTaskBytes(taskId, 0)]));
   const produceStarted = performance.now();
-  await produceMessages(producer, names.topic, taskIds.map((taskId) => ({ key: taskId, value: expected.get(taskId) })));
+  await kafka.sendAll(names.topic, [...expected].map(([key, value]) => ({ key, value })));
   const produceSeconds = (performance.now() - produceStarted) / 1000;
   log(`produced ${taskIds.length} task events in ${produceSeconds.toFixed(2)} s`);
 
@@ -79,7 +94,7 @@ async function main() {
   // 2. The floor serves the very same bytes from plain string keys.
   for (let i = 0; i < taskIds.length; i += 500) {
     const pipeline = redis.pipeline();
-    for (const taskId of taskIds.slice(i, i + 500)) pipeline.set(floorKeys + taskId, expected.get(taskId));
+    for (const taskId of taskIds.slice(i, i + 500)) pipeline.set(floorKeys + taskId, expected.get(taskId)!);
     await pipeline.exec();
   }
   const floor = await startFloorReadServer({ runName: names.name, redisUrl: infra.redisUrl, keyPrefix: floorKeys, token });
@@ -93,8 +108,8 @@ async function main() {
   // 3. Load, alternating sides.
   const paths = taskIds.map((taskId) => settings.route + taskId);
   const baseUrls = { service: service.baseUrl, floor: floor.baseUrl };
-  const problems = [];
-  const load = async (side, mode, durationSeconds) => {
+  const problems: string[] = [];
+  const load = async (side: Side, mode: Mode | 'warm-up', durationSeconds: number): Promise<LoadRun> => {
     const run = await runHttpLoad({
       baseUrl: baseUrls[side],
       token,
@@ -114,10 +129,10 @@ async function main() {
   };
 
   for (const side of SIDES) await load(side, 'warm-up', settings.warmupSeconds);
-  const runs = { saturation: { service: [], floor: [] }, fixed: { service: [], floor: [] } };
+  const runs: Record<Mode, Record<Side, LoadRun[]>> = { saturation: { service: [], floor: [] }, fixed: { service: [], floor: [] } };
   for (let r = 0; r < settings.rounds; r++) {
     const order = r % 2 === 0 ? SIDES : [...SIDES].reverse();
-    for (const mode of ['saturation', 'fixed']) {
+    for (const mode of MODES) {
       for (const side of order) runs[mode][side].push(await load(side, mode, settings.roundSeconds));
     }
   }
@@ -129,41 +144,25 @@ async function main() {
 
   // 4. The store's ceiling.
   const ceilingKey = `${floorKeys}redis-benchmark`;
-  await redis.set(ceilingKey, expected.get(taskIds[0]));
+  await redis.set(ceilingKey, expected.get(taskIds[0])!);
   const ceiling = await redisBenchmarkGet({ redisUrl: infra.redisUrl, key: ceilingKey, clients: settings.connections, requests: settings.redisBenchmarkRequests });
   log(ceiling.available ? `redis-benchmark GET: ${Math.round(ceiling.requestsPerSecond)} req/s, p50 ${ceiling.p50Ms} ms, p99 ${ceiling.p99Ms} ms` : `redis-benchmark: ${ceiling.reason}`);
 
   // 5. Figures, goals, results.
-  const summary = {};
-  for (const mode of ['saturation', 'fixed']) {
-    summary[mode] = {};
-    for (const side of SIDES) {
-      const sideRuns = runs[mode][side];
-      summary[mode][side] = {
-        requestsPerSecond: round(median(sideRuns.map((run) => run.requestsPerSecond)), 0),
-        p50Ms: round(median(sideRuns.map((run) => run.p50Ms)), 3),
-        p99Ms: round(median(sideRuns.map((run) => run.p99Ms)), 3),
-      };
-    }
-    summary[mode].ratio = {
-      requestsPerSecond: round(ratio(summary[mode].service.requestsPerSecond, summary[mode].floor.requestsPerSecond), 3),
-      p50Ms: round(ratio(summary[mode].service.p50Ms, summary[mode].floor.p50Ms), 3),
-      p99Ms: round(ratio(summary[mode].service.p99Ms, summary[mode].floor.p99Ms), 3),
-    };
-  }
+  const summary: Summary = { saturation: modeSummary(runs.saturation), fixed: modeSummary(runs.fixed) };
   const goals = judgeGoals([
     { goal: 'read req/s at saturation, service/floor', actual: summary.saturation.ratio.requestsPerSecond, target: 0.6, atLeast: true },
     { goal: `p99 at ${settings.fixedRate} req/s, service/floor`, actual: summary.fixed.ratio.p99Ms, target: 2, atLeast: false },
   ]);
   const machine = await machineInfo(redis);
   const command = commandLine('bench:read');
-  const figures = {
+  const figures: ReadFigures = {
     benchmark: 'read',
     smoke: SMOKE,
     date: startedAt.toISOString(),
     command,
     machine,
-    settings: { ...settings, payloadBytes: expected.get(taskIds[0]).length },
+    settings: { ...settings, payloadBytes: expected.get(taskIds[0])!.length },
     loading: { produceSeconds: round(produceSeconds, 3), readableSeconds: round(loaded.seconds, 3) },
     summary,
     redisBenchmark: ceiling,
@@ -177,18 +176,34 @@ async function main() {
   log(`results written to ${written.json} and ${written.summary}`);
 }
 
-function readMarkdown({ figures, summary, ceiling, goals }) {
-  const { machine, settings: s } = figures;
-  const row = (label, mode, field, digits) => {
-    const value = (side) => (summary[mode][side][field] == null ? 'n/a' : summary[mode][side][field].toFixed(digits));
+/** Medians across rounds per side, and the service/floor ratio of each. */
+function modeSummary(runs: Record<Side, LoadRun[]>): ModeSummary {
+  const medians = (sideRuns: LoadRun[]): SideFigures => ({
+    requestsPerSecond: round(median(sideRuns.map((run) => run.requestsPerSecond)), 0),
+    p50Ms: round(median(sideRuns.map((run) => run.p50Ms)), 3),
+    p99Ms: round(median(sideRuns.map((run) => run.p99Ms)), 3),
+  });
+  const service = medians(runs.service);
+  const floor = medians(runs.floor);
+  return {
+    service,
+    floor,
+    ratio: {
+      requestsPerSecond: round(ratio(service.requestsPerSecond, floor.requestsPerSecond), 3),
+      p50Ms: round(ratio(service.p50Ms, floor.p50Ms), 3),
+      p99Ms: round(ratio(service.p99Ms, floor.p99Ms), 3),
+    },
+  };
+}
+
+function readMarkdown({ figures, summary, ceiling, goals }: { figures: ReadFigures; summary: Summary; ceiling: RedisCeiling; goals: JudgedGoal[] }): string {
+  const { settings: s } = figures;
+  const row = (label: string, mode: Mode, field: keyof SideFigures, digits: number): string => {
+    const value = (side: Side): string => summary[mode][side][field]?.toFixed(digits) ?? 'n/a';
     return `| ${label} | ${value('service')} | ${value('floor')} | ${summary[mode].ratio[field] ?? 'n/a'} |`;
   };
   return [
-    `## Read${SMOKE ? ' (smoke run: sizes too small for the figures to mean anything)' : ''}`,
-    '',
-    `- Date: ${figures.date}`,
-    `- Command: \`${figures.command}\``,
-    `- Machine: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, Kafka ${machine.kafka}, Redis ${machine.redis}`,
+    ...sectionHead('Read', figures),
     `- ${s.tasks} tasks of ${s.payloadBytes} bytes, loaded through Kafka (${s.partitions} partitions) and read back through the service in ${figures.loading.readableSeconds} s.`,
     `- autocannon: ${s.connections} connections, random task ids on \`${s.route}:taskId\`, valid token; ${s.warmupSeconds} s warm-up per side, then ${s.rounds} rounds of ${s.roundSeconds} s per side and mode, sides alternating. Medians across rounds; latency percentiles from every response's own duration.`,
     '',

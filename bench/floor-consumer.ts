@@ -1,6 +1,7 @@
 // The ingest floor: a kafkajs consumer in a group of its own that reads the topic and does nothing
 // but resolve and commit offsets (eachBatch, automatic resolve, a commit after every batch: kafkajs
-// defaults). bench:ingest measures the service's projection rate against it.
+// defaults). bench:ingest measures the service's projection rate against it. It imports nothing of
+// the bench or the product, so its process loads only kafkajs.
 //
 // Settings (environment): KAFKA_BROKERS, FLOOR_TOPIC, FLOOR_GROUP_ID.
 // It exits when its stdin closes, so it never outlives the benchmark that started it.
@@ -17,7 +18,7 @@ const kafka = new Kafka({ clientId: FLOOR_GROUP_ID, brokers: KAFKA_BROKERS.split
 const consumer = kafka.consumer({ groupId: FLOOR_GROUP_ID });
 
 let stopping = false;
-const stop = async () => {
+const stop = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
   await consumer.disconnect().catch(() => undefined);

@@ -1,6 +1,7 @@
 // The read floor: the least a server can do to answer GET /tasks/:taskId (and /api/tasks/:taskId)
 // from this Redis. A bare node:http server, a plain token comparison, one Redis GET of the stored
 // bytes, the bytes out. It is no part of the product; bench:read measures the service against it.
+// It imports nothing of the bench or the product, so its process loads only node:http and ioredis.
 //
 // Settings (environment): FLOOR_PORT, REDIS_URL, FLOOR_KEY_PREFIX, FLOOR_TOKEN.
 // It exits when its stdin closes, so it never outlives the benchmark that started it.
@@ -18,12 +19,12 @@ const redis = new Redis(REDIS_URL, { lazyConnect: true, enableAutoPipelining: tr
 const NOT_FOUND = Buffer.from('{"status":404,"message":"not found","retryable":false}');
 const UNAUTHORIZED = Buffer.from('{"status":401,"message":"unauthorized","retryable":false}');
 
-function send(response, status, body) {
+function send(response: http.ServerResponse, status: number, body: Buffer): void {
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length });
   response.end(body);
 }
 
-function taskIdOf(url) {
+function taskIdOf(url: string): string | undefined {
   const at = url.startsWith('/tasks/') ? 7 : url.startsWith('/api/tasks/') ? 11 : -1;
   if (at < 0) return undefined;
   const id = url.slice(at);
@@ -32,7 +33,7 @@ function taskIdOf(url) {
 
 const server = http.createServer((request, response) => {
   if (request.headers['x-authorization'] !== FLOOR_TOKEN) return send(response, 401, UNAUTHORIZED);
-  const taskId = request.method === 'GET' ? taskIdOf(request.url) : undefined;
+  const taskId = request.method === 'GET' ? taskIdOf(request.url!) : undefined;
   if (taskId === undefined) return send(response, 404, NOT_FOUND);
   redis.getBuffer(FLOOR_KEY_PREFIX + taskId).then(
     (bytes) => (bytes ? send(response, 200, bytes) : send(response, 404, NOT_FOUND)),
@@ -44,7 +45,7 @@ server.keepAliveTimeout = 65_000;
 await redis.connect();
 server.listen(Number(FLOOR_PORT), '127.0.0.1');
 
-const stop = () => {
+const stop = (): void => {
   server.close();
   server.closeAllConnections();
   redis.disconnect();
