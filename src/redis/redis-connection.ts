@@ -23,6 +23,12 @@ const reconnectDelay = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt,
 export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RedisConnection.name);
   readonly client: RedisClient;
+  /**
+   * Resolves once the writes this client has made are on a replica of every master that has one
+   * in sync, so that a failover cannot lose them; rejects if a replica does not acknowledge them
+   * in time. At once on a standalone Redis, whose replicas (if any) are not failed over to.
+   */
+  readonly replicated: () => Promise<void>;
   private wasReady = false;
   private readonly errorLog = new LogThrottle(ERROR_LOG_INTERVAL_MS);
 
@@ -33,15 +39,20 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
       connectTimeout: Math.max(config.commandTimeoutMs, 1000),
       connectionName: 'task-cache',
     };
-    this.client = config.cluster
-      ? clusterClient(config.cluster, connection)
-      : new Redis(config.url, {
-          ...connection,
-          lazyConnect: true,
-          enableAutoPipelining: true,
-          enableOfflineQueue: false,
-          retryStrategy: reconnectDelay,
-        });
+    if (config.cluster) {
+      const cluster = clusterClient(config.cluster, connection);
+      this.client = cluster;
+      this.replicated = () => replicated(cluster, Math.floor(config.commandTimeoutMs / 2));
+    } else {
+      this.client = new Redis(config.url, {
+        ...connection,
+        lazyConnect: true,
+        enableAutoPipelining: true,
+        enableOfflineQueue: false,
+        retryStrategy: reconnectDelay,
+      });
+      this.replicated = () => Promise.resolve();
+    }
     this.client.on('ready', () => {
       if (this.wasReady) this.logger.log('redis connection restored');
       this.wasReady = true;
@@ -98,5 +109,25 @@ function clusterClient(cluster: RedisClusterConfig, connection: Record<string, n
         ...(cluster.tls && { tls: {} }),
       },
     },
+  );
+}
+
+/**
+ * Redis replicates asynchronously: a master that acknowledged a write and died before its replica
+ * had it would lose it to the failover, after ingest had committed its offset. WAIT on the very
+ * connections the writes went out on (one per master) holds the batch until one replica has them.
+ * A master the slot map shows without replicas (after a failover, until the old master returns as
+ * a replica) has none to lose them to, and is not waited for: ingest goes on.
+ */
+async function replicated(cluster: Cluster, timeoutMs: number): Promise<void> {
+  const withReplica = new Set<string>();
+  for (const nodes of cluster.slots) if (nodes && nodes.length > 1) withReplica.add(nodes[0]);
+  await Promise.all(
+    cluster.nodes('master').map(async (node) => {
+      const key = `${node.options.host}:${node.options.port}`;
+      if (!withReplica.has(key)) return;
+      const acknowledged = await node.wait(1, timeoutMs);
+      if (acknowledged < 1) throw new Error(`no replica of ${key} acknowledged the writes within ${timeoutMs} ms`);
+    }),
   );
 }
