@@ -43,7 +43,7 @@ describe('scripts/infra.sh', () => {
     expect(result.stderr).toContain('kafka already running');
     expect(result.stderr).toContain('redis already running');
     expect([pid('kafka'), pid('redis')]).toEqual(before);
-    expect(readFileSync(join(ROOT, '.local', 'infra.env'), 'utf8')).toMatch(/^KAFKA_BROKERS=.+\nREDIS_URL=redis:\/\/.+\n$/);
+    expect(readFileSync(join(ROOT, '.local', 'infra.env'), 'utf8')).toMatch(/^KAFKA_BROKERS=.+\nREDIS_URL=redis:\/\/.+\n(REDIS_CLUSTER_NODES=.+\n)?$/);
   });
 
   it('up then down, in a checkout of its own, leaves no process behind', () => {
