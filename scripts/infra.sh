@@ -27,8 +27,9 @@ KAFKA_PORT="${TC_KAFKA_PORT:-19092}"
 CONTROLLER_PORT="${TC_KAFKA_CONTROLLER_PORT:-19093}"
 REDIS_PORT="${TC_REDIS_PORT:-16379}"
 CLUSTER_PORT="${TC_REDIS_CLUSTER_PORT:-17000}"
-# shellcheck disable=SC2207 # six numbers
-CLUSTER_PORTS=($(seq "$CLUSTER_PORT" $((CLUSTER_PORT + 5))))
+[[ "$CLUSTER_PORT" =~ ^[0-9]{1,5}$ ]] || { echo "[infra] error: TC_REDIS_CLUSTER_PORT must be a port number" >&2; exit 1; }
+CLUSTER_PORTS=()
+for ((node = 0; node < 6; node++)); do CLUSTER_PORTS+=($((CLUSTER_PORT + node))); done
 # A node unreachable this long is failed over to its replica. Redis's default is 15 s; docker-compose.yml uses the same.
 CLUSTER_NODE_TIMEOUT_MS=3000
 TIMEOUT_S="${TC_INFRA_TIMEOUT_S:-120}"
@@ -347,6 +348,8 @@ up() {
   # Every port first, so that a clash starts nothing.
   if wants redis; then alive "$RUN/redis.pid" || require_free_port "$REDIS_PORT" TC_REDIS_PORT redis; fi
   if wants redis-cluster; then
+    [[ "$CLUSTER_PORT" =~ ^[0-9]+$ ]] && [ "$CLUSTER_PORT" -ge 1024 ] && [ "$CLUSTER_PORT" -le 55530 ] ||
+      die "TC_REDIS_CLUSTER_PORT must be a port from 1024 to 55530 (six ports from it, and each + 10000 for the cluster bus)"
     for port in "${CLUSTER_PORTS[@]}"; do
       alive "$RUN/redis-cluster-$port.pid" && continue
       require_free_port "$port" TC_REDIS_CLUSTER_PORT redis-cluster

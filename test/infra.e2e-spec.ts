@@ -81,7 +81,7 @@ describe('scripts/infra.sh', () => {
       expect(down.status).toBe(0);
       expect(pids.filter((p) => isAlive(p))).toEqual([]);
       expect(existsSync(join(root, '.local', 'infra.env'))).toBe(false);
-      expect(spawnSync('bash', [script, 'status'], { env, encoding: 'utf8' }).stdout).toBe('kafka: stopped\nredis: stopped\n');
+      expect(spawnSync('bash', [script, 'status'], { env, encoding: 'utf8' }).stdout).toBe('kafka: stopped\nredis: stopped\nredis-cluster: stopped\n');
       expect(pids).not.toContain(bystander.pid);
       expect(isAlive(bystander.pid!)).toBe(true);
     } finally {
