@@ -130,8 +130,8 @@ describe('a Redis Cluster master fails over under ingest and reads (a private cl
       victim = master.port;
       [replica] = master.replicas;
       expect(replica).toBeDefined();
-      await cluster.killNode(victim);
       killedAt = Date.now();
+      await cluster.killNode(victim);
 
       // No replica is promoted before the node timeout: until then every batch fails, and the
       // offsets must not move.
