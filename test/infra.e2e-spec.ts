@@ -43,7 +43,7 @@ describe('scripts/infra.sh', () => {
     expect(result.stderr).toContain('kafka already running');
     expect(result.stderr).toContain('redis already running');
     expect([pid('kafka'), pid('redis')]).toEqual(before);
-    expect(readFileSync(join(ROOT, '.local', 'infra.env'), 'utf8')).toMatch(/^KAFKA_BROKERS=.+\nREDIS_URL=redis:\/\/.+\n$/);
+    expect(readFileSync(join(ROOT, '.local', 'infra.env'), 'utf8')).toMatch(/^KAFKA_BROKERS=.+\nREDIS_URL=redis:\/\/.+\n(REDIS_CLUSTER_NODES=.+\n)?$/);
   });
 
   it('up then down, in a checkout of its own, leaves no process behind', () => {
@@ -81,7 +81,7 @@ describe('scripts/infra.sh', () => {
       expect(down.status).toBe(0);
       expect(pids.filter((p) => isAlive(p))).toEqual([]);
       expect(existsSync(join(root, '.local', 'infra.env'))).toBe(false);
-      expect(spawnSync('bash', [script, 'status'], { env, encoding: 'utf8' }).stdout).toBe('kafka: stopped\nredis: stopped\n');
+      expect(spawnSync('bash', [script, 'status'], { env, encoding: 'utf8' }).stdout).toBe('kafka: stopped\nredis: stopped\nredis-cluster: stopped\n');
       expect(pids).not.toContain(bystander.pid);
       expect(isAlive(bystander.pid!)).toBe(true);
     } finally {

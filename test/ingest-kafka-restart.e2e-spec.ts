@@ -58,7 +58,7 @@ describe('ingest while its Kafka broker is killed and restarted (a private broke
       http: { port: await freePort() },
       kafka: { brokers: broker.brokers, sessionTimeoutMs: SESSION_TIMEOUT_MS },
     });
-    reader = new ProjectionReader(config.redis.url, config.redis.keyPrefix);
+    reader = new ProjectionReader(config.redis);
   }, 180_000);
 
   afterAll(async () => {

@@ -46,7 +46,7 @@ describe('poison events never stall ingest', () => {
     app = await startIngestingApp(config, logs);
     kafka = await TestKafka.connect(config.kafka.brokers);
     await kafka.allowCompactedRecordsUpTo(config.kafka.topic, SOURCE_MAX_MESSAGE_BYTES);
-    reader = new ProjectionReader(config.redis.url, config.redis.keyPrefix);
+    reader = new ProjectionReader(config.redis);
     deadLetters = await kafka.follow(config.kafka.dlqTopic);
   });
 

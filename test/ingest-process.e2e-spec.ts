@@ -54,7 +54,7 @@ describe('the service process under SIGKILL and SIGTERM', () => {
     // A short session timeout: after a SIGKILL the group waits that long for the dead member.
     config = testConfig('ingest-process', { kafka: { sessionTimeoutMs: 6000 } });
     kafka = await TestKafka.connect(config.kafka.brokers);
-    reader = new ProjectionReader(config.redis.url, config.redis.keyPrefix);
+    reader = new ProjectionReader(config.redis);
     // The topics as the service creates them, before any service runs: a test may produce a backlog first.
     await new TopicProvisioner(new KafkaClient(config.kafka), config.kafka).ensureTopics();
   });
@@ -174,7 +174,7 @@ describe('the service process while Kafka is unreachable', () => {
     const config = testConfig('ingest-no-kafka', { http: { port: await freePort() }, kafka: { brokers: [`127.0.0.1:${brokerPort}`] } });
     const realBroker = testConfig('ingest-no-kafka').kafka.brokers[0];
     const service = new ServiceProcess(serviceEnvironment(config));
-    const reader = new ProjectionReader(config.redis.url, config.redis.keyPrefix);
+    const reader = new ProjectionReader(config.redis);
     let proxy: TcpProxy | undefined;
     let kafka: TestKafka | undefined;
     try {

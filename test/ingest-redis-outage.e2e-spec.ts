@@ -41,7 +41,7 @@ describe('ingest while Redis goes down and comes back (a private redis-server)',
     logs = new CapturedLogs();
     app = await startIngestingApp(config, logs);
     kafka = await TestKafka.connect(config.kafka.brokers);
-    reader = new ProjectionReader(redis.url, config.redis.keyPrefix);
+    reader = new ProjectionReader(config.redis);
   });
 
   afterAll(async () => {

@@ -68,7 +68,7 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
     logs = new CapturedLogs();
     app = await startIngestingApp(config, logs);
     kafka = await TestKafka.connect(config.kafka.brokers);
-    reader = new ProjectionReader(config.redis.url, config.redis.keyPrefix);
+    reader = new ProjectionReader(config.redis);
   });
 
   // The suite shares one service and topic, but each test checks only the tasks it produced itself.

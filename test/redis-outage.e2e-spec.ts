@@ -6,20 +6,20 @@ import { createApp } from '../src/app.factory.js';
 import { TaskProjection } from '../src/projection/task-projection.js';
 import { send } from './support/http-client.js';
 import { untilConsuming } from './support/ingesting-app.js';
-import { PrivateRedis } from './support/private-redis.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
+import { PrivateRedisServer, startPrivateRedis } from './support/test-redis.js';
 
 const AUTH = { 'X-Authorization': TEST_TOKEN };
 const TASK = { taskId: 't-outage', value: Buffer.from('{"taskId":"t-outage"}'), partition: 1, offset: '3', timestamp: Date.now() };
 
-describe('reads while Redis is down (a private redis-server, stopped and restarted)', () => {
-  let redis: PrivateRedis;
+describe('reads while Redis is down (a private redis-server, or a private cluster in cluster mode, stopped and restarted)', () => {
+  let redis: PrivateRedisServer;
   let app: INestApplication;
   let server: Server;
 
   beforeAll(async () => {
-    redis = await PrivateRedis.start();
-    app = await createApp(testConfig('outage', { redis: { url: redis.url } }));
+    redis = await startPrivateRedis();
+    app = await createApp(testConfig('outage', { redis: redis.config }));
     await app.listen(0);
     // Closing while topics are still being created would leave a Kafka request behind the suite.
     await untilConsuming(app);

@@ -19,8 +19,20 @@ export abstract class KafkaConfig {
   abstract readonly sessionTimeoutMs: number;
 }
 
+/** A Redis Cluster: where to start discovering it, and how to reach every node it has (REDIS_CLUSTER_NODES). */
+export interface RedisClusterConfig {
+  /** Seed nodes; the client learns the others, and who serves which slot, from them. */
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
+  readonly username?: string;
+  readonly password?: string;
+  readonly tls: boolean;
+}
+
 export abstract class RedisConfig {
+  /** Standalone Redis (REDIS_URL); not used when `cluster` is set. */
   abstract readonly url: string;
+  /** Redis Cluster (REDIS_CLUSTER_NODES): when set, the service uses it instead of `url`. */
+  abstract readonly cluster?: RedisClusterConfig;
   abstract readonly keyPrefix: string;
   abstract readonly commandTimeoutMs: number;
 }

@@ -57,6 +57,10 @@ export class Environment {
   @IsOptional() @IsString() @Matches(/^rediss?:\/\/[^\s]+$/, { message: '$property must be a redis:// or rediss:// URL' })
   REDIS_URL: string = 'redis://localhost:6379';
 
+  // Its form (host:port or redis[s]:// URLs, alike) is parseClusterNodes's; exclusive with REDIS_URL.
+  @IsOptional() @IsString()
+  REDIS_CLUSTER_NODES?: string;
+
   @IsOptional() @IsString() @MaxLength(64) @Matches(/^[A-Za-z0-9_.:{}-]*$/, {
     message: '$property may only contain A-Z a-z 0-9 _ . : { } -',
   })

@@ -59,6 +59,65 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...AUTH, [name]: value })).toThrow(message);
   });
 
+  describe('REDIS_CLUSTER_NODES', () => {
+    const cluster = (nodes: string, extra: Record<string, string> = {}) => loadConfig({ ...AUTH, REDIS_CLUSTER_NODES: nodes, ...extra }).redis.cluster;
+
+    it('is off by default: standalone REDIS_URL', () => {
+      expect(loadConfig({ ...AUTH }).redis.cluster).toBeUndefined();
+    });
+
+    it('takes host:port seeds, spaces and IPv6 brackets allowed', () => {
+      expect(cluster('10.0.0.1:7000, redis-b:7001,[::1]:7002')).toEqual({
+        nodes: [
+          { host: '10.0.0.1', port: 7000 },
+          { host: 'redis-b', port: 7001 },
+          { host: '::1', port: 7002 },
+        ],
+        tls: false,
+      });
+    });
+
+    it('takes redis:// and rediss:// seeds with credentials for every node, decoded as REDIS_URL is', () => {
+      expect(cluster('rediss://app:p%40ss@a:6380,rediss://app:p%40ss@b:6380/0')).toEqual({
+        nodes: [
+          { host: 'a', port: 6380 },
+          { host: 'b', port: 6380 },
+        ],
+        username: 'app',
+        password: 'p@ss',
+        tls: true,
+      });
+      expect(cluster('redis://:secret@a:7000')).toEqual({ nodes: [{ host: 'a', port: 7000 }], password: 'secret', tls: false });
+    });
+
+    it.each([
+      ['a', /REDIS_CLUSTER_NODES entry 1 is neither host:port nor a redis:\/\/ or rediss:\/\/ URL/],
+      ['a:7000,b', /REDIS_CLUSTER_NODES entry 2 is neither/],
+      ['a:7000,,b:7001', /REDIS_CLUSTER_NODES has an empty entry \(number 2\)/],
+      ['a:70000', /REDIS_CLUSTER_NODES entry 1 has a port outside 1-65535/],
+      ['redis://a', /REDIS_CLUSTER_NODES entry 1 is neither/],
+      ['http://a:7000', /REDIS_CLUSTER_NODES entry 1 is neither/],
+      ['redis://a:7000/2', /REDIS_CLUSTER_NODES names a database other than 0/],
+      ['redis://a:7000?tls=true', /REDIS_CLUSTER_NODES entry 1 is neither/],
+      ['rediss://a:7000,b:7001', /REDIS_CLUSTER_NODES entries differ in scheme or credentials/],
+      ['redis://u:secret1@a:7000,redis://u:secret2@b:7001', /REDIS_CLUSTER_NODES entries differ in scheme or credentials/],
+    ])('refuses %s with a message naming it, never the value', (nodes, message) => {
+      expect(() => cluster(nodes)).toThrow(ConfigError);
+      expect(() => cluster(nodes)).toThrow(message);
+      expect(() => cluster(nodes)).toThrow(/^(?!.*secret)/s);
+    });
+
+    it('is exclusive with REDIS_URL', () => {
+      expect(() => cluster('a:7000', { REDIS_URL: 'redis://b:6379' })).toThrow(/REDIS_URL and REDIS_CLUSTER_NODES are exclusive/);
+    });
+
+    it('refuses a key prefix with a hash tag, which would put every key in one slot; empty braces are no tag', () => {
+      expect(() => cluster('a:7000', { REDIS_KEY_PREFIX: 'tc:{app}:' })).toThrow(/REDIS_KEY_PREFIX may not contain a hash tag/);
+      expect(() => cluster('a:7000', { REDIS_KEY_PREFIX: 'tc{}:{app}:' })).not.toThrow();
+      expect(loadConfig({ ...AUTH, REDIS_KEY_PREFIX: 'tc:{app}:' }).redis.keyPrefix).toBe('tc:{app}:');
+    });
+  });
+
   it('reads the answer to a missing task', () => {
     expect(loadConfig({ ...AUTH, READ_MISSING_TASK_STATUS: '204' }).http.missingTaskStatus).toBe(204);
     expect(loadConfig({ ...AUTH, READ_MISSING_TASK_STATUS: ' 404 ' }).http.missingTaskStatus).toBe(404);

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { assertAuthConfig } from '../auth/assert-auth-config.js';
-import { AppConfig } from './app-config.js';
+import { AppConfig, RedisClusterConfig } from './app-config.js';
 import { ConfigError } from './config-error.js';
 import { Environment } from './environment.js';
+import { parseClusterNodes } from './redis-cluster-nodes.js';
 
 const list = (value: string | undefined): string[] =>
   (value ?? '')
@@ -55,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (parsed.INGEST_RETRY_INITIAL_MS > parsed.INGEST_RETRY_MAX_MS) {
     throw new ConfigError('invalid configuration: INGEST_RETRY_INITIAL_MS must not exceed INGEST_RETRY_MAX_MS');
   }
+  const cluster = parsed.REDIS_CLUSTER_NODES === undefined ? undefined : redisCluster(parsed, raw.REDIS_URL !== undefined);
 
   return {
     http: { port: parsed.PORT, missingTaskStatus: parsed.READ_MISSING_TASK_STATUS },
@@ -72,10 +74,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       url: parsed.REDIS_URL,
       keyPrefix: parsed.REDIS_KEY_PREFIX,
       commandTimeoutMs: parsed.REDIS_COMMAND_TIMEOUT_MS,
+      ...(cluster && { cluster }),
     },
     projection: { tombstoneTtlSeconds: parsed.PROJECTION_TOMBSTONE_TTL_SECONDS },
     ingest: { retryInitialMs: parsed.INGEST_RETRY_INITIAL_MS, retryMaxMs: parsed.INGEST_RETRY_MAX_MS },
     auth,
     lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, logLevel: parsed.LOG_LEVEL },
   };
+}
+
+/**
+ * The cluster of REDIS_CLUSTER_NODES. One Redis or the other: a REDIS_URL beside it would be
+ * silently ignored. The key prefix may not hold a hash tag (`{...}`): Redis Cluster would then
+ * hash every key by the tag alone, and every task would land on one master.
+ */
+function redisCluster(parsed: Environment, urlSet: boolean): RedisClusterConfig {
+  if (urlSet) throw new ConfigError('invalid configuration: REDIS_URL and REDIS_CLUSTER_NODES are exclusive; set REDIS_URL for a standalone Redis or REDIS_CLUSTER_NODES for a cluster');
+  if (hasHashTag(parsed.REDIS_KEY_PREFIX)) {
+    throw new ConfigError('invalid configuration: REDIS_KEY_PREFIX may not contain a hash tag ({...}) with REDIS_CLUSTER_NODES: every key would hash to one slot');
+  }
+  return parseClusterNodes(parsed.REDIS_CLUSTER_NODES!);
+}
+
+/** Redis Cluster's rule: the first `{`, then the first `}` after it, with something between. */
+function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  return open !== -1 && prefix.indexOf('}', open + 1) > open + 1;
 }

@@ -69,6 +69,7 @@ export class RedisTaskProjection extends TaskProjection {
     let applied: number[];
     try {
       applied = await Promise.all(replies);
+      await this.redis.replicated();
     } catch (error) {
       throw new ProjectionUnavailableError(error);
     }

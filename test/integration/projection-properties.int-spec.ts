@@ -2,11 +2,12 @@ import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
 import { RedisTaskProjection } from '../../src/projection/redis-task-projection.js';
 import { TaskEvent } from '../../src/projection/task-event.js';
-import { PrivateRedis } from '../support/private-redis.js';
 import { ProjectionHarness } from '../support/projection-harness.js';
+import { PrivateRedisServer, startPrivateRedis } from '../support/test-redis.js';
 
 /**
- * Property tests of the projection on a real Redis (a private redis-server started for this file):
+ * Property tests of the projection on a real Redis (a private redis-server started for this file, or
+ * a private cluster of six with TC_REDIS_MODE=cluster):
  * whatever order Kafka's partitions are consumed in, and however often batches that were already
  * applied come again (a consumer restarting from an older commit, a second group, a rebuild), the
  * projection ends up as the last event of every task, and deleted tasks stay deleted.
@@ -22,14 +23,14 @@ interface Produced {
 type Step = { readonly next: number; readonly size: number } | { readonly again: number };
 
 let run = 0;
-let server: PrivateRedis;
+let server: PrivateRedisServer;
 let harness: ProjectionHarness;
 let projection: RedisTaskProjection;
 
 beforeAll(async () => {
   Logger.overrideLogger(['error']);
-  server = await PrivateRedis.start();
-  harness = await ProjectionHarness.open(server.url, 'projection-property:', { commandTimeoutMs: 2000 });
+  server = await startPrivateRedis();
+  harness = await ProjectionHarness.open(server.config, 'projection-property:', { commandTimeoutMs: 2000 });
   ({ projection } = harness);
 });
 

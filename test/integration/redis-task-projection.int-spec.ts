@@ -1,20 +1,21 @@
 import { Logger } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ProjectionUnavailableError } from '../../src/projection/projection-unavailable.error.js';
 import { latestPerTask, RedisTaskProjection } from '../../src/projection/redis-task-projection.js';
 import { TaskEvent } from '../../src/projection/task-event.js';
 import { ProjectionKeys } from '../../src/projection/projection-keys.js';
-import { PrivateRedis } from '../support/private-redis.js';
 import { ProjectionHarness } from '../support/projection-harness.js';
+import { PrivateRedisServer, REDIS_MODE, redisClient, startPrivateRedis } from '../support/test-redis.js';
 
 // The Lua script is the single place where "newer wins" is decided, so these run it where it
-// runs in production: in a redis-server, a private one started for this file.
+// runs in production: in a redis-server, a private one started for this file (a private cluster of
+// six with TC_REDIS_MODE=cluster).
 
 const TTL_SECONDS = 60;
-let server: PrivateRedis;
+let server: PrivateRedisServer;
 let harness: ProjectionHarness;
 let projection: RedisTaskProjection;
-let raw: Redis;
+let raw: Redis | Cluster;
 let keys: ProjectionKeys;
 let prefix = 0;
 
@@ -37,16 +38,16 @@ const bodyOf = (event: TaskEvent) => event.value!.toString();
 
 beforeAll(async () => {
   Logger.overrideLogger(false);
-  server = await PrivateRedis.start({ durable: true });
+  server = await startPrivateRedis({ durable: true });
   // A short disconnect timeout: this client sees the server killed, and ioredis would otherwise
   // keep a 2 s timer for its dead socket after quit.
-  raw = new Redis(server.url, { disconnectTimeout: 10 });
+  raw = redisClient(server.config);
 });
 
 beforeEach(async () => {
   // A fresh key prefix per test: every test starts from an empty projection.
   prefix += 1;
-  harness = await ProjectionHarness.open(server.url, `unit${prefix}:`, { tombstoneTtlSeconds: TTL_SECONDS });
+  harness = await ProjectionHarness.open(server.config, `unit${prefix}:`, { tombstoneTtlSeconds: TTL_SECONDS });
   ({ projection, keys } = harness);
 });
 
@@ -162,6 +163,17 @@ describe('tombstones (apply-task-event.lua)', () => {
     await projection.applyBatch([tombstone('t', 0, 8)]);
     await projection.applyBatch([write('t', 0, 7)]);
     expect(await projection.get('t')).toBeNull();
+  });
+});
+
+describe('on the Redis TC_REDIS_MODE names', () => {
+  it(`runs on a ${REDIS_MODE === 'cluster' ? 'cluster, its tasks spread over every master' : 'standalone redis-server'}`, async () => {
+    expect(harness.connection.client instanceof Cluster).toBe(REDIS_MODE === 'cluster');
+    if (!(raw instanceof Cluster)) return;
+    await projection.applyBatch(Array.from({ length: 60 }, (_, index) => write(`spread-${index}`, 0, index)));
+    const keysPerMaster = await Promise.all(raw.nodes('master').map((node) => node.dbsize()));
+    expect(keysPerMaster).toHaveLength(3);
+    for (const count of keysPerMaster) expect(count).toBeGreaterThan(0);
   });
 });
 

@@ -5,7 +5,9 @@ import { parse } from 'yaml';
 import { Environment } from '../../src/config/environment.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'));
+// merge: the cluster's nodes share one definition (`<<: *redis-cluster-node`), as Compose reads it.
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true });
+const script = readFileSync(join(ROOT, 'scripts', 'infra.sh'), 'utf8');
 const pom = readFileSync(join(ROOT, 'scripts', 'kafka', 'pom.xml'), 'utf8');
 const serverTemplate = readFileSync(join(ROOT, 'scripts', 'kafka', 'server.properties.template'), 'utf8');
 
@@ -20,13 +22,13 @@ const DEPLOYMENT_SPECIFIC = new Set([
 ]);
 
 describe('docker-compose.yml', () => {
-  it("gives the service only variables the config schema knows", () => {
+  it.each(['task-cache', 'task-cache-cluster'])('gives %s only variables the config schema knows', (service) => {
     const known = new Set(
       getMetadataStorage()
         .getTargetValidationMetadatas(Environment, '', true, false)
         .map((metadata) => metadata.propertyName),
     );
-    const names = Object.keys(compose.services['task-cache'].environment);
+    const names = Object.keys(compose.services[service].environment);
     expect(names.length).toBeGreaterThan(5);
     expect(names.filter((name) => !known.has(name))).toEqual([]);
   });
@@ -64,13 +66,43 @@ describe('docker-compose.yml', () => {
   });
 
   it('keeps the local scripts and compose on the same heap', () => {
-    const script = readFileSync(join(ROOT, 'scripts', 'infra.sh'), 'utf8');
     expect(script).toContain(`TC_KAFKA_HEAP:-${compose.services.kafka.environment.KAFKA_HEAP_OPTS}`);
   });
 
   it('persists Redis the same way as the local scripts', () => {
-    const script = readFileSync(join(ROOT, 'scripts', 'infra.sh'), 'utf8');
     expect(compose.services.redis.command.join(' ')).toContain('--appendonly yes --appendfsync everysec');
     expect(script).toContain('--appendonly yes --appendfsync everysec');
+  });
+
+  describe('Redis Cluster (profile "cluster")', () => {
+    const nodes = Object.keys(compose.services).filter((name) => name.startsWith('redis-cluster-') && name !== 'redis-cluster-init');
+    const nodeTimeout = /^CLUSTER_NODE_TIMEOUT_MS=(\d+)$/m.exec(script)?.[1];
+
+    it('has six nodes, formed with one replica per master, as infra.sh forms its own', () => {
+      expect(nodes).toEqual([1, 2, 3, 4, 5, 6].map((n) => `redis-cluster-${n}`));
+      for (const name of [...nodes, 'redis-cluster-init', 'task-cache-cluster']) expect([name, compose.services[name].profiles]).toEqual([name, ['cluster']]);
+      expect(compose.services['redis-cluster-init'].command.join(' ')).toContain('--cluster-replicas 1');
+      expect(script).toContain('--cluster-replicas 1');
+    });
+
+    it('runs its nodes with the Redis image, persistence and cluster settings of the local scripts', () => {
+      expect(nodeTimeout).toBeDefined();
+      for (const name of nodes) {
+        const command = compose.services[name].command.join(' ');
+        expect([name, compose.services[name].image]).toEqual([name, compose.services.redis.image]);
+        expect(command).toContain('--appendonly yes --appendfsync everysec');
+        expect(command).toContain(`--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout ${nodeTimeout}`);
+        expect(command).toContain('--repl-diskless-sync-delay 0');
+      }
+      expect(script).toContain('--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$CLUSTER_NODE_TIMEOUT_MS"');
+      expect(script).toContain('--repl-diskless-sync-delay 0');
+    });
+
+    it('wires its service to every node by REDIS_CLUSTER_NODES, not REDIS_URL, in a consumer group of its own', () => {
+      const env = compose.services['task-cache-cluster'].environment;
+      expect(env.REDIS_CLUSTER_NODES).toBe(nodes.map((name) => `${name}:6379`).join(','));
+      expect(env.REDIS_URL).toBeUndefined();
+      expect(env.KAFKA_GROUP_ID).not.toBe(compose.services['task-cache'].environment.KAFKA_GROUP_ID);
+    });
   });
 });

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { AppConfig } from '../../src/config/app-config.js';
+import { AppConfig, RedisClusterConfig } from '../../src/config/app-config.js';
+import { parseClusterNodes } from '../../src/config/redis-cluster-nodes.js';
+import { REDIS_MODE } from './test-redis.js';
 
 /** The nearest folder at or above `from` that holds a package.json. */
 function packageRoot(from: string): string {
@@ -17,6 +19,7 @@ export const ROOT = packageRoot(import.meta.dirname);
 export interface InfraSettings {
   kafkaBrokers: string[];
   redisUrl: string;
+  redisCluster?: RedisClusterConfig;
 }
 
 /** Connection settings written by `scripts/infra.sh up` (the e2e global setup and the benchmarks run it). */
@@ -29,7 +32,11 @@ export function infraSettings(): InfraSettings {
       .map((line) => [line.slice(0, line.indexOf('=')).trim(), line.slice(line.indexOf('=') + 1).trim()]),
   );
   if (!env.KAFKA_BROKERS || !env.REDIS_URL) throw new Error('.local/infra.env lacks KAFKA_BROKERS or REDIS_URL');
-  return { kafkaBrokers: env.KAFKA_BROKERS.split(',').map((broker) => broker.trim()), redisUrl: env.REDIS_URL };
+  return {
+    kafkaBrokers: env.KAFKA_BROKERS.split(',').map((broker) => broker.trim()),
+    redisUrl: env.REDIS_URL,
+    ...(env.REDIS_CLUSTER_NODES && { redisCluster: parseClusterNodes(env.REDIS_CLUSTER_NODES) }),
+  };
 }
 
 /** A name no other suite or run uses: each suite gets its own topic, group and key prefix. */
@@ -49,10 +56,16 @@ export interface TestConfigOverrides {
 
 export const TEST_TOKEN = 'e2e-static-token-0123456789';
 
-/** An AppConfig on the local infrastructure, isolated under a fresh topic, group and key prefix. */
+/**
+ * An AppConfig on the local infrastructure, isolated under a fresh topic, group and key prefix: on
+ * its redis-server, or on its Redis Cluster in cluster mode (TC_REDIS_MODE=cluster), unless the
+ * overrides name a Redis of their own.
+ */
 export function testConfig(label: string, overrides: TestConfigOverrides = {}): AppConfig {
   const infra = infraSettings();
   const name = uniqueName(label);
+  const onCluster = REDIS_MODE === 'cluster' && overrides.redis?.url === undefined && overrides.redis?.cluster === undefined;
+  if (onCluster && !infra.redisCluster) throw new Error('cluster mode, but .local/infra.env names no REDIS_CLUSTER_NODES: run scripts/infra.sh up redis-cluster');
   return {
     http: { port: 0, missingTaskStatus: 404, ...overrides.http },
     kafka: {
@@ -66,7 +79,7 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
       sessionTimeoutMs: 10000,
       ...overrides.kafka,
     },
-    redis: { url: infra.redisUrl, keyPrefix: `${name}:`, commandTimeoutMs: 2000, ...overrides.redis },
+    redis: { url: infra.redisUrl, ...(onCluster && { cluster: infra.redisCluster }), keyPrefix: `${name}:`, commandTimeoutMs: 2000, ...overrides.redis },
     projection: { tombstoneTtlSeconds: 3600, ...overrides.projection },
     ingest: { retryInitialMs: 50, retryMaxMs: 500, ...overrides.ingest },
     auth: { tokens: [TEST_TOKEN], keys: new Map(), jwtTtlSeconds: 3600, ...overrides.auth },

@@ -34,6 +34,11 @@ export class PrivateRedis {
     this.dir = mkdtempSync(join(tmpdir(), 'tc-private-redis-'));
   }
 
+  /** The service's Redis settings for this server (REDIS_URL). */
+  get config(): { url: string } {
+    return { url: this.url };
+  }
+
   /** A new, empty server on a free port, answering PING. */
   static async start(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
     const redis = new PrivateRedis(await freePort(), options.durable ?? false);

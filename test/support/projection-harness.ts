@@ -3,6 +3,7 @@ import { ProjectionGenerations } from '../../src/projection/projection-generatio
 import { ProjectionKeys } from '../../src/projection/projection-keys.js';
 import { RedisTaskProjection } from '../../src/projection/redis-task-projection.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
+import { RedisTarget } from './test-redis.js';
 
 /**
  * The Redis projection wired as the app wires it (connection, generation pointer, projection),
@@ -21,9 +22,9 @@ export class ProjectionHarness {
     this.keys = new ProjectionKeys(config.keyPrefix);
   }
 
-  /** Connects to `url` under `keyPrefix`; tombstone markers live `tombstoneTtlSeconds`. */
-  static async open(url: string, keyPrefix: string, { tombstoneTtlSeconds = 3600, commandTimeoutMs = 1000 } = {}): Promise<ProjectionHarness> {
-    const redis: RedisConfig = { url, keyPrefix, commandTimeoutMs };
+  /** Connects to `target` (a Redis or a cluster) under `keyPrefix`; tombstone markers live `tombstoneTtlSeconds`. */
+  static async open(target: RedisTarget, keyPrefix: string, { tombstoneTtlSeconds = 3600, commandTimeoutMs = 1000 } = {}): Promise<ProjectionHarness> {
+    const redis: RedisConfig = { ...target, keyPrefix, commandTimeoutMs };
     const projection: ProjectionConfig = { tombstoneTtlSeconds };
     const connection = new RedisConnection(redis);
     await connection.onModuleInit();

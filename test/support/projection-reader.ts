@@ -1,5 +1,7 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { RedisConfig } from '../../src/config/app-config.js';
 import { ProjectionKeys } from '../../src/projection/projection-keys.js';
+import { redisClient } from './test-redis.js';
 
 /** A task as the projection's hash holds it; value null for a tombstone marker. */
 export interface ProjectedTask {
@@ -9,30 +11,26 @@ export interface ProjectedTask {
 }
 
 /**
- * Reads the projection straight from Redis, under a suite's key prefix, in the current generation.
- * Independent of the service's own read path, so ingest tests do not depend on it.
+ * Reads the projection straight from Redis (standalone or cluster), under a suite's key prefix, in
+ * the current generation. Independent of the service's own read path, so ingest tests do not
+ * depend on it.
  */
 export class ProjectionReader {
   private readonly keys: ProjectionKeys;
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
 
-  constructor(url: string, prefix: string) {
-    this.keys = new ProjectionKeys(prefix);
-    // Short disconnect timeout: some suites take this Redis down under the reader.
-    this.redis = new Redis(url, { disconnectTimeout: 10, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
-    this.redis.on('error', () => undefined);
+  constructor(config: Pick<RedisConfig, 'url' | 'cluster' | 'keyPrefix'>) {
+    this.keys = new ProjectionKeys(config.keyPrefix);
+    this.redis = redisClient(config);
   }
 
   /** Every requested task that has a hash (tasks never seen are absent from the map). */
   async read(taskIds: readonly string[]): Promise<Map<string, ProjectedTask>> {
     const generation = Number((await this.redis.hget(this.keys.generationPointer, 'current')) ?? '1');
-    const pipeline = this.redis.pipeline();
-    for (const taskId of taskIds) pipeline.hmgetBuffer(this.keys.task(generation, taskId), 'v', 'p', 'o');
-    const replies = (await pipeline.exec()) ?? [];
+    // Single commands issued together (not a pipeline object, which a cluster cannot split across slots).
+    const replies = await Promise.all(taskIds.map((taskId) => this.redis.hmgetBuffer(this.keys.task(generation, taskId), 'v', 'p', 'o')));
     const tasks = new Map<string, ProjectedTask>();
-    replies.forEach(([error, reply], index) => {
-      if (error) throw error;
-      const [value, partition, offset] = reply as (Buffer | null)[];
+    replies.forEach(([value, partition, offset], index) => {
       if (partition === null) return;
       tasks.set(taskIds[index], { value, partition: Number(partition), offset: Number(offset) });
     });

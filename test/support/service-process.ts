@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { AppConfig } from '../../src/config/app-config.js';
+import { AppConfig, RedisClusterConfig } from '../../src/config/app-config.js';
 import { eventually } from './eventually.js';
 import { ROOT, TEST_TOKEN } from './infra.js';
 
@@ -18,13 +18,16 @@ export function serviceEnvironment(config: AppConfig, overrides: Record<string, 
     KAFKA_CLIENT_ID: config.kafka.clientId,
     KAFKA_TOPIC_PARTITIONS: String(config.kafka.topicPartitions),
     KAFKA_SESSION_TIMEOUT_MS: String(config.kafka.sessionTimeoutMs),
-    REDIS_URL: config.redis.url,
+    ...(config.redis.cluster ? { REDIS_CLUSTER_NODES: clusterNodes(config.redis.cluster) } : { REDIS_URL: config.redis.url }),
     REDIS_KEY_PREFIX: config.redis.keyPrefix,
     AUTH_TOKENS: TEST_TOKEN,
     LOG_LEVEL: 'log',
     ...overrides,
   };
 }
+
+/** REDIS_CLUSTER_NODES for a cluster without credentials or TLS, as the tests run it. */
+const clusterNodes = (cluster: RedisClusterConfig) => cluster.nodes.map(({ host, port }) => `${host}:${port}`).join(',');
 
 /**
  * The built service (dist/main.js) as its own process, as it is deployed. Keeps what it prints;
