@@ -44,7 +44,7 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
   const infra = infraSettings();
   const name = uniqueName(label);
   return {
-    http: { port: 0, missingTaskStatus: 404, ...overrides.http },
+    http: { port: 0, missingTaskStatus: 404, keepAliveTimeoutMs: 65000, ...overrides.http },
     kafka: {
       brokers: infra.kafkaBrokers,
       clientId: name,
@@ -60,6 +60,6 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
     projection: { tombstoneTtlSeconds: 3600, ...overrides.projection },
     ingest: { retryInitialMs: 50, retryMaxMs: 500, ...overrides.ingest },
     auth: { tokens: [TEST_TOKEN], keys: new Map(), jwtTtlSeconds: 3600, ...overrides.auth },
-    lifecycle: { shutdownTimeoutMs: 15000, logLevel: 'warn', ...overrides.lifecycle },
+    lifecycle: { shutdownTimeoutMs: 15000, shutdownDrainMs: 0, logLevel: 'warn', ...overrides.lifecycle },
   };
 }
