@@ -3,18 +3,20 @@ import tseslint from 'typescript-eslint';
 
 /**
  * Type-aware checks on every TypeScript file, and the dependency direction of the README's
- * "Source layout": tasks and ingest use projection, projection uses redis, nothing imports tasks
- * or ingest (only the app's wiring, app.module.ts and app.factory.ts, does), and http, which maps
- * domain errors by their code, imports neither.
+ * "Source layout": tasks, ingest and health use projection, projection uses redis, nothing imports
+ * tasks, ingest or health (only the app's wiring, app.module.ts and app.factory.ts, does), and
+ * http, which maps domain errors by their code, imports none of them.
  */
 
 /** An import of `dir/` from anywhere, by relative path. */
 const importOf = (dir, message) => ({ regex: String.raw`^(\.{1,2}/)+(.*/)?${dir}/`, message });
 
-const FEATURE_MODULES = [
-  importOf('tasks', 'Nothing imports tasks/, a feature module; only app.module.ts and app.factory.ts wire it (README, "Source layout").'),
-  importOf('ingest', 'Nothing imports ingest/, a feature module; only app.module.ts and app.factory.ts wire it (README, "Source layout").'),
-];
+const featureModule = (dir) =>
+  importOf(dir, `Nothing imports ${dir}/, a feature module; only app.module.ts and app.factory.ts wire it (README, "Source layout").`);
+const FEATURES = ['tasks', 'ingest', 'health'];
+const FEATURE_MODULES = FEATURES.map(featureModule);
+/** What a feature module may not import: the other feature modules. */
+const otherFeatures = (dir) => FEATURES.filter((other) => other !== dir).map(featureModule);
 
 /** Production code only: a spec may use the real classes of any module (e.g. the error mapping's). */
 const dependencyRule = (files, patterns, ignores = []) => ({
@@ -44,12 +46,10 @@ export default defineConfig(
   dependencyRule(['src/**/*.ts'], FEATURE_MODULES, [
     'src/app.module.ts',
     'src/app.factory.ts',
-    'src/tasks/**',
-    'src/ingest/**',
+    ...FEATURES.map((dir) => `src/${dir}/**`),
     'src/redis/**',
   ]),
-  dependencyRule(['src/tasks/**/*.ts'], [FEATURE_MODULES[1]]),
-  dependencyRule(['src/ingest/**/*.ts'], [FEATURE_MODULES[0]]),
+  ...FEATURES.map((dir) => dependencyRule([`src/${dir}/**/*.ts`], otherFeatures(dir))),
   dependencyRule(['src/redis/**/*.ts'], [
     ...FEATURE_MODULES,
     importOf('projection', 'redis/ is below projection/: projection uses redis, not the other way (README, "Source layout").'),

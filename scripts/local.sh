@@ -3,11 +3,38 @@
 # the sample tasks loaded through Kafka, and a ready curl line. Ctrl-C stops the service;
 # `npm run infra:down` stops Kafka and Redis. The service's output is also kept in
 # .local/logs/service.log (tee -i: Ctrl-C must not cut the log while the service shuts down).
+#
+# `npm run local -- --instances N` (or `npm run local:cluster`, N = 3): N instances on ports
+# PORT+1 … PORT+N behind HAProxy on PORT, with deploy/haproxy/haproxy.cfg, the configuration
+# docker-compose.yml uses. Each instance logs to .local/logs/service-<i>.log, HAProxy to
+# .local/logs/haproxy.log; its pid is in .local/haproxy/haproxy.pid. HAProxy 2.6 must be installed
+# (Debian/Ubuntu: apt-get install haproxy).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+INSTANCES=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --instances) INSTANCES="${2:-}"; shift 2 || true ;;
+    --instances=*) INSTANCES="${1#--instances=}"; shift ;;
+    *) echo "[local] unknown argument '$1'; usage: npm run local [-- --instances N]" >&2; exit 2 ;;
+  esac
+done
+[[ "$INSTANCES" =~ ^[1-9][0-9]?$ ]] || { echo "[local] --instances takes a number from 1 to 99" >&2; exit 2; }
+
 command -v curl >/dev/null 2>&1 || { echo "[local] 'curl' is not installed; it is needed to wait for the service and to read a task" >&2; exit 1; }
+# The HAProxy docker-compose.yml runs (haproxy:2.6); Debian 12's package is 2.6 as well.
+HAPROXY_VERSION=2.6
+if [ "$INSTANCES" -gt 1 ]; then
+  if ! command -v haproxy >/dev/null 2>&1; then
+    echo "[local] 'haproxy' is not installed; --instances runs the instances behind HAProxy $HAPROXY_VERSION. Install it (Debian/Ubuntu: sudo apt-get install -y haproxy), or run 'docker compose up', which brings its own." >&2
+    exit 1
+  fi
+  installed="$(haproxy -v | sed -n 's/^HAProxy version \([0-9]*\.[0-9]*\).*/\1/p' | head -n 1)"
+  [ "$installed" = "$HAPROXY_VERSION" ] ||
+    echo "[local] warning: haproxy $installed is installed; deploy/haproxy/haproxy.cfg is written and tested for $HAPROXY_VERSION" >&2
+fi
 
 PORT="${PORT:-3000}"
 TOPIC="${KAFKA_TOPIC:-task-updates}"
@@ -19,41 +46,83 @@ bash scripts/infra.sh up
 set -a; . .local/infra.env; set +a
 npm run --silent build
 
-if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
-  echo "[local] port $PORT is already in use; set PORT to another port" >&2
-  exit 1
-fi
+# One instance answers on PORT itself; several answer on the ports after it, behind HAProxy on PORT.
+if [ "$INSTANCES" -eq 1 ]; then PORTS=("$PORT"); else PORTS=($(seq $((PORT + 1)) $((PORT + INSTANCES)))); fi
+for port in "$PORT" "${PORTS[@]}"; do
+  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+    echo "[local] port $port is already in use; set PORT to another port" >&2
+    exit 1
+  fi
+done
 
 TOKEN="dev-$(node -e "process.stdout.write(require('crypto').randomBytes(24).toString('hex'))")"
-mkdir -p .local/logs
-PORT="$PORT" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" node dist/main.js > >(tee -i -a .local/logs/service.log) 2>&1 &
-SERVICE_PID=$!
-trap 'kill -TERM $SERVICE_PID 2>/dev/null; wait $SERVICE_PID 2>/dev/null; echo "[local] service stopped; npm run infra:down stops Kafka and Redis"' EXIT
+mkdir -p .local/logs .local/haproxy
+PIDS=()
+stop_all() {
+  [ ${#PIDS[@]} -eq 0 ] || kill -TERM "${PIDS[@]}" 2>/dev/null || true
+  wait "${PIDS[@]}" 2>/dev/null || true
+  rm -f .local/haproxy/haproxy.pid
+  echo "[local] stopped; npm run infra:down stops Kafka and Redis"
+}
+trap stop_all EXIT
 trap 'exit 0' INT TERM
 
-deadline=$((SECONDS + 60))
-until curl -s -o /dev/null "http://127.0.0.1:$PORT/tasks/ping"; do
-  kill -0 $SERVICE_PID 2>/dev/null || { echo "[local] the service exited; see .local/logs/service.log" >&2; exit 1; }
-  [ $SECONDS -lt $deadline ] || { echo "[local] the service did not answer within 60s" >&2; exit 1; }
-  sleep 0.2
+for i in "${!PORTS[@]}"; do
+  log=.local/logs/service.log
+  [ "$INSTANCES" -eq 1 ] || log=".local/logs/service-$((i + 1)).log"
+  PORT="${PORTS[$i]}" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" node dist/main.js > >(tee -i -a "$log") 2>&1 &
+  PIDS+=($!)
 done
+
+# Ready, as a load balancer sees it: /health/ready answers 200.
+for i in "${!PORTS[@]}"; do
+  deadline=$((SECONDS + 60))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORTS[$i]}/health/ready")" = 200 ]; do
+    kill -0 "${PIDS[$i]}" 2>/dev/null || { echo "[local] instance on port ${PORTS[$i]} exited; see .local/logs/" >&2; exit 1; }
+    [ $SECONDS -lt $deadline ] || { echo "[local] instance on port ${PORTS[$i]} was not ready within 60s" >&2; exit 1; }
+    sleep 0.2
+  done
+done
+
+if [ "$INSTANCES" -gt 1 ]; then
+  {
+    echo "# Written by scripts/local.sh: the local instances, for deploy/haproxy/haproxy.cfg."
+    echo "backend task_cache"
+    for i in "${!PORTS[@]}"; do echo "  server tc$((i + 1)) 127.0.0.1:${PORTS[$i]}"; done
+  } > .local/haproxy/servers.cfg
+  TC_LB_BIND="127.0.0.1:$PORT" haproxy -db -f deploy/haproxy/haproxy.cfg -f .local/haproxy/servers.cfg \
+    >> .local/logs/haproxy.log 2>&1 &
+  PIDS+=($!)
+  echo "$!" > .local/haproxy/haproxy.pid
+  deadline=$((SECONDS + 10))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health/ready")" = 200 ]; do
+    kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "[local] haproxy exited; see .local/logs/haproxy.log" >&2; exit 1; }
+    [ $SECONDS -lt $deadline ] || { echo "[local] haproxy did not answer within 10s; see .local/logs/haproxy.log" >&2; exit 1; }
+    sleep 0.2
+  done
+fi
 
 node scripts/produce-samples.mjs "$KAFKA_BROKERS" "$TOPIC"
 
 URL="http://127.0.0.1:$PORT/api/tasks/$SEED_TASK_ID"
 deadline=$((SECONDS + 60))
 until [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Authorization: $TOKEN" "$URL")" = 200 ]; do
-  [ $SECONDS -lt $deadline ] || { echo "[local] the seed task did not become readable within 60s; see .local/logs/service.log" >&2; exit 1; }
+  [ $SECONDS -lt $deadline ] || { echo "[local] the seed task did not become readable within 60s; see .local/logs/" >&2; exit 1; }
   sleep 0.2
 done
 
+if [ "$INSTANCES" -eq 1 ]; then
+  WHAT="task-cache is running on port $PORT"
+else
+  WHAT="$INSTANCES task-cache instances (ports ${PORTS[0]}-${PORTS[-1]}) are running behind HAProxy on port $PORT"
+fi
 cat <<MSG
 
-task-cache is running on port $PORT with the sample tasks loaded.
+$WHAT with the sample tasks loaded.
 Development token (shown once): $TOKEN
 
   curl -s -H 'X-Authorization: $TOKEN' $URL
 
-Press Ctrl-C to stop the service. Kafka and Redis keep running; 'npm run infra:down' stops them.
+Press Ctrl-C to stop. Kafka and Redis keep running; 'npm run infra:down' stops them.
 MSG
-wait $SERVICE_PID
+wait "${PIDS[@]}"

@@ -5,8 +5,10 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
 import { sendClientErrorResponse } from './http/client-error-response.js';
+import { applyConnectionTimeouts } from './http/connection-timeouts.js';
 import { ErrorResponseFilter } from './http/error-response.filter.js';
 import { mountInFront } from './http/front-route.js';
+import { DrainState } from './lifecycle/drain-state.js';
 import { TaskReadRoute } from './tasks/task-read.route.js';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -27,7 +29,8 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   app.disable('x-powered-by');
   app.useGlobalFilters(new ErrorResponseFilter());
   const server = app.getHttpServer() as Server;
-  mountInFront(server, app.get(TaskReadRoute));
+  mountInFront(server, app.get(TaskReadRoute), app.get(DrainState));
+  applyConnectionTimeouts(server, config.http);
   // What Node's HTTP parser refuses never reaches a route; it is answered as JSON too.
   server.on('clientError', sendClientErrorResponse);
   return app;

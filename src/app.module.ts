@@ -2,8 +2,10 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
 import { KafkaModule } from './kafka/kafka.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { ProjectionModule } from './projection/projection.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
@@ -13,7 +15,17 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, KafkaModule, ProjectionModule, AuthModule, TasksModule, IngestModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        LifecycleModule,
+        RedisModule,
+        KafkaModule,
+        ProjectionModule,
+        AuthModule,
+        TasksModule,
+        IngestModule,
+        HealthModule,
+      ],
     };
   }
 }

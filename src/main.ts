@@ -1,8 +1,12 @@
 import 'reflect-metadata';
+import { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory.js';
 import { ConfigError } from './config/config-error.js';
 import { loadConfig } from './config/load-config.js';
+import { closeHttpServer } from './http/close-http-server.js';
+import { DrainState } from './lifecycle/drain-state.js';
+import { GracefulShutdown } from './lifecycle/graceful-shutdown.js';
 
 async function bootstrap(): Promise<void> {
   let config;
@@ -17,34 +21,27 @@ async function bootstrap(): Promise<void> {
   }
 
   const app = await createApp(config);
-  const logger = new Logger('Bootstrap');
-  // Not app.enableShutdownHooks(): Nest re-raises the signal after closing, so the process would
-  // end by SIGTERM (143). Here app.close() runs the same shutdown hooks (ingest finishes its
-  // batch and commits, connections close), within a bound, and a clean stop exits 0.
-  let shuttingDown = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    // A second signal (Ctrl-C reaches the whole process group, then a wrapper's SIGTERM) must not
-    // start a second close.
-    if (shuttingDown) return;
-    shuttingDown = true;
-    logger.log(`${signal} received; shutting down`);
-    setTimeout(() => {
-      logger.error(`shutdown did not finish within ${config.lifecycle.shutdownTimeoutMs} ms; exiting`);
-      process.exit(1);
-    }, config.lifecycle.shutdownTimeoutMs).unref();
-    app.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  const server = app.getHttpServer() as Server;
+  const drain = app.get(DrainState);
+  // Not app.enableShutdownHooks(): Nest would close at once, and re-raise the signal after closing,
+  // so the process would end by SIGTERM (143). GracefulShutdown drains first (for load balancers),
+  // then app.close() runs the same shutdown hooks (ingest finishes its batch and commits,
+  // connections close), all within a bound, and a clean stop exits 0.
+  const shutdown = new GracefulShutdown(
+    {
+      beginDrain: () => drain.begin(),
+      closeHttp: (graceMs) => closeHttpServer(server, graceMs),
+      closeApp: () => app.close(),
+    },
+    config.lifecycle,
+    (code) => process.exit(code),
+  );
+  // A second signal (Ctrl-C reaches the whole process group, then a wrapper's SIGTERM) is ignored.
+  process.on('SIGTERM', (signal) => shutdown.onSignal(signal));
+  process.on('SIGINT', (signal) => shutdown.onSignal(signal));
 
   await app.listen(config.http.port);
-  logger.log(`task-cache listening on port ${config.http.port}`);
+  new Logger('Bootstrap').log(`task-cache listening on port ${config.http.port}`);
 }
 
 // Top level: the catch below reports a failed start and exits; nothing is left to await.

@@ -5,6 +5,12 @@ export abstract class HttpConfig {
    * Conductor since 3.21.20 answers, or 204 with no body, as earlier Conductor OSS did.
    */
   abstract readonly missingTaskStatus: 404 | 204;
+  /**
+   * How long an idle keep-alive connection stays open. It must outlast the idle timeout of every
+   * client and load balancer in front, so that they, not the service, close an idle connection:
+   * otherwise a request sent on a connection the service is closing at that moment fails.
+   */
+  abstract readonly keepAliveTimeoutMs: number;
 }
 
 export abstract class KafkaConfig {
@@ -57,7 +63,13 @@ export abstract class AuthConfig {
 }
 
 export abstract class LifecycleConfig {
+  /** Bound on a whole graceful shutdown, drain included; past it the process exits 1. */
   abstract readonly shutdownTimeoutMs: number;
+  /**
+   * After SIGTERM, how long the instance keeps serving (readiness already 503, every response with
+   * `Connection: close`) so that load balancers notice before it stops accepting connections.
+   */
+  abstract readonly shutdownDrainMs: number;
   abstract readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }
 

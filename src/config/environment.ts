@@ -27,6 +27,10 @@ export class Environment {
   @IsOptional() @Transform(toInt) @IsIn([404, 204], { message: '$property must be 404 or 204' })
   READ_MISSING_TASK_STATUS: 404 | 204 = 404;
 
+  // Longer than the balancer's idle timeouts (deploy/haproxy/haproxy.cfg; AWS ALB's default 60 s).
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) @Max(3600000)
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: number = 65000;
+
   @IsOptional() @IsString() @Matches(/^\s*[^,\s]+:\d{1,5}\s*(,\s*[^,\s]+:\d{1,5}\s*)*$/, {
     message: '$property must be a comma-separated list of host:port',
   })
@@ -98,6 +102,10 @@ export class Environment {
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) @Max(120000)
   SHUTDOWN_TIMEOUT_MS: number = 15000;
+
+  // HAProxy's fall (2) x inter (2 s) of deploy/haproxy/haproxy.cfg, plus a second of margin.
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(119000)
+  SHUTDOWN_DRAIN_MS: number = 5000;
 
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';

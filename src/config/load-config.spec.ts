@@ -21,6 +21,8 @@ describe('loadConfig', () => {
     expect(config.auth.tokens).toEqual(['token-a']);
     expect(config.kafka.sessionTimeoutMs).toBe(30000);
     expect(config.ingest).toEqual({ retryInitialMs: 100, retryMaxMs: 2000 });
+    expect(config.http.keepAliveTimeoutMs).toBe(65000);
+    expect(config.lifecycle).toMatchObject({ shutdownTimeoutMs: 15000, shutdownDrainMs: 5000 });
   });
 
   it('parses lists and numbers', () => {
@@ -131,6 +133,25 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...AUTH, INGEST_RETRY_INITIAL_MS: '900', INGEST_RETRY_MAX_MS: '800' })).toThrow(
       /INGEST_RETRY_INITIAL_MS must not exceed INGEST_RETRY_MAX_MS/,
     );
+  });
+
+  it('reads the drain and refuses one that leaves less than a second of the shutdown bound', () => {
+    expect(loadConfig({ ...AUTH, SHUTDOWN_DRAIN_MS: '0' }).lifecycle.shutdownDrainMs).toBe(0);
+    expect(loadConfig({ ...AUTH, SHUTDOWN_DRAIN_MS: '9000', SHUTDOWN_TIMEOUT_MS: '10000' }).lifecycle).toMatchObject({
+      shutdownDrainMs: 9000,
+      shutdownTimeoutMs: 10000,
+    });
+    for (const drain of ['9001', '10000', '20000']) {
+      expect(() => loadConfig({ ...AUTH, SHUTDOWN_DRAIN_MS: drain, SHUTDOWN_TIMEOUT_MS: '10000' })).toThrow(
+        /SHUTDOWN_DRAIN_MS must be at least 1000 ms less than SHUTDOWN_TIMEOUT_MS/,
+      );
+    }
+    expect(() => loadConfig({ ...AUTH, SHUTDOWN_DRAIN_MS: 'soon' })).toThrow(/SHUTDOWN_DRAIN_MS/);
+  });
+
+  it('reads the keep-alive timeout', () => {
+    expect(loadConfig({ ...AUTH, HTTP_KEEP_ALIVE_TIMEOUT_MS: '620000' }).http.keepAliveTimeoutMs).toBe(620000);
+    expect(() => loadConfig({ ...AUTH, HTTP_KEEP_ALIVE_TIMEOUT_MS: '10' })).toThrow(/HTTP_KEEP_ALIVE_TIMEOUT_MS/);
   });
 
   it('never echoes a rejected value, which may be a secret', () => {

@@ -27,6 +27,9 @@ function readTokensFile(path: string | undefined): string[] {
     .filter((line) => line.length > 0 && !line.startsWith('#'));
 }
 
+/** What a shutdown needs after the drain: finishing in-flight requests, committing, leaving the group. */
+const MIN_SHUTDOWN_AFTER_DRAIN_MS = 1000;
+
 /**
  * Validates the environment and returns the typed configuration. Throws `ConfigError` whose
  * message is one line naming each bad variable. Values are never echoed: some are secrets.
@@ -56,10 +59,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (parsed.INGEST_RETRY_INITIAL_MS > parsed.INGEST_RETRY_MAX_MS) {
     throw new ConfigError('invalid configuration: INGEST_RETRY_INITIAL_MS must not exceed INGEST_RETRY_MAX_MS');
   }
+  // The drain is part of the shutdown bound; the rest closes connections, commits and leaves the group.
+  if (parsed.SHUTDOWN_DRAIN_MS > parsed.SHUTDOWN_TIMEOUT_MS - MIN_SHUTDOWN_AFTER_DRAIN_MS) {
+    throw new ConfigError(
+      `invalid configuration: SHUTDOWN_DRAIN_MS must be at least ${MIN_SHUTDOWN_AFTER_DRAIN_MS} ms less than SHUTDOWN_TIMEOUT_MS`,
+    );
+  }
   const cluster = parsed.REDIS_CLUSTER_NODES === undefined ? undefined : redisCluster(parsed, raw.REDIS_URL !== undefined);
 
   return {
-    http: { port: parsed.PORT, missingTaskStatus: parsed.READ_MISSING_TASK_STATUS },
+    http: { port: parsed.PORT, missingTaskStatus: parsed.READ_MISSING_TASK_STATUS, keepAliveTimeoutMs: parsed.HTTP_KEEP_ALIVE_TIMEOUT_MS },
     kafka: {
       brokers: list(parsed.KAFKA_BROKERS),
       clientId: parsed.KAFKA_CLIENT_ID,
@@ -79,7 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     projection: { tombstoneTtlSeconds: parsed.PROJECTION_TOMBSTONE_TTL_SECONDS },
     ingest: { retryInitialMs: parsed.INGEST_RETRY_INITIAL_MS, retryMaxMs: parsed.INGEST_RETRY_MAX_MS },
     auth,
-    lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, logLevel: parsed.LOG_LEVEL },
+    lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, shutdownDrainMs: parsed.SHUTDOWN_DRAIN_MS, logLevel: parsed.LOG_LEVEL },
   };
 }
 

@@ -148,7 +148,7 @@ describe('TaskEventConsumer', () => {
       replicationFactor: 1,
       sessionTimeoutMs: 30000,
     };
-    const lifecycle: LifecycleConfig = { shutdownTimeoutMs: 1500, logLevel: 'log' };
+    const lifecycle: LifecycleConfig = { shutdownTimeoutMs: 1500, shutdownDrainMs: 0, logLevel: 'log' };
     consumer = new TaskEventConsumer(client, provisioner as unknown as TopicProvisioner, ingest, state, kafka, lifecycle);
   });
 

@@ -95,7 +95,9 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     clearTimeout(this.stableTimer);
     this.ingest.stopRetrying();
     // Leave the rest of the shutdown budget to closing Redis and the producers.
-    const boundMs = Math.floor((this.lifecycle.shutdownTimeoutMs * 2) / 3);
+    // The drain has spent its part of the bound before the hooks run (src/lifecycle/graceful-shutdown.ts).
+    const { shutdownTimeoutMs, shutdownDrainMs } = this.lifecycle;
+    const boundMs = Math.floor(((shutdownTimeoutMs - shutdownDrainMs) * 2) / 3);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), boundMs)));
     const outcome = await Promise.race([this.stop().then(() => 'stopped' as const), timedOut]);

@@ -35,7 +35,7 @@ describe('etagMatches', () => {
 });
 
 describe('TaskReadRoute.handle', () => {
-  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, { port: 8080, missingTaskStatus: 404 });
+  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, { port: 8080, missingTaskStatus: 404, keepAliveTimeoutMs: 65000 });
   const request = (method: string, url: string) => ({ method, url, headers: {} }) as IncomingMessage;
 
   it('leaves other methods and paths untouched for the framework', () => {

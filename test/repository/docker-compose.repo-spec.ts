@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { getMetadataStorage } from 'class-validator';
 import { parse } from 'yaml';
 import { Environment } from '../../src/config/environment.js';
+import { REDIS_PING_TIMEOUT_MS } from '../../src/health/readiness-indicators.js';
+import { HEADERS_TIMEOUT_MS } from '../../src/http/connection-timeouts.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 // merge: the cluster's nodes share one definition (`<<: *redis-cluster-node`), as Compose reads it.
@@ -104,5 +106,97 @@ describe('docker-compose.yml', () => {
       expect(env.REDIS_URL).toBeUndefined();
       expect(env.KAFKA_GROUP_ID).not.toBe(compose.services['task-cache'].environment.KAFKA_GROUP_ID);
     });
+  });
+});
+
+/** deploy/haproxy/haproxy.cfg as directive -> arguments (the last occurrence wins, as for HAProxy). */
+function haproxyDirectives(text: string): Map<string, string> {
+  const directives = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') continue;
+    const words = line.split(/\s+/);
+    const arity = ['timeout', 'http-check', 'option'].includes(words[0]) ? 2 : 1;
+    directives.set(words.slice(0, arity).join(' '), words.slice(arity).join(' '));
+  }
+  return directives;
+}
+
+/** An HAProxy time (milliseconds unless suffixed) in milliseconds. */
+function haproxyMs(value: string | undefined): number {
+  const match = /^(\d+)(us|ms|s|m|h)?$/.exec(value ?? '');
+  if (!match) throw new Error(`not an HAProxy time: ${value}`);
+  const unit = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 'ms'];
+  return Number(match[1]) * unit!;
+}
+
+describe('HAProxy (deploy/haproxy/haproxy.cfg) with docker-compose.yml and the service', () => {
+  const haproxyCfg = readFileSync(join(ROOT, 'deploy', 'haproxy', 'haproxy.cfg'), 'utf8');
+  const composeServers = readFileSync(join(ROOT, 'deploy', 'haproxy', 'compose-servers.cfg'), 'utf8');
+  const directives = haproxyDirectives(haproxyCfg);
+  const serverDefaults = new Map<string, string>();
+  const words = (directives.get('default-server') ?? '').split(/\s+/);
+  for (let at = 0; at < words.length; at += 1) {
+    if (['inter', 'fall', 'rise', 'pool-purge-delay'].includes(words[at])) serverDefaults.set(words[at], words[(at += 1)]);
+  }
+  const defaults = new Environment();
+  const service = compose.services['task-cache'];
+  const haproxy = compose.services.haproxy;
+
+  it('runs the HAProxy version the local scripts expect (major.minor)', () => {
+    const local = /^HAPROXY_VERSION=(\d+\.\d+)$/m.exec(readFileSync(join(ROOT, 'scripts', 'local.sh'), 'utf8'))?.[1];
+    expect(local).toBeDefined();
+    expect(haproxy.image).toMatch(new RegExp(`^haproxy:${local!.replace('.', '\\.')}(\\.\\d+)?$`));
+  });
+
+  it('gives compose the same configuration file as the local scripts, with the compose servers after it', () => {
+    expect(haproxy.volumes).toContain('./deploy/haproxy:/usr/local/etc/haproxy:ro');
+    expect(haproxy.command).toEqual(['haproxy', '-f', '/usr/local/etc/haproxy/haproxy.cfg', '-f', '/usr/local/etc/haproxy/compose-servers.cfg']);
+    expect(haproxy.environment.TC_LB_BIND).toBe(':3000');
+    expect(haproxy.ports).toEqual(['127.0.0.1:3000:3000']);
+    expect(readFileSync(join(ROOT, 'scripts', 'local.sh'), 'utf8')).toContain('-f deploy/haproxy/haproxy.cfg -f .local/haproxy/servers.cfg');
+    expect(haproxyCfg).toContain('bind "${TC_LB_BIND}"');
+  });
+
+  it('balances every compose replica, on the port the service listens on', () => {
+    const template = /server-template\s+\S+\s+(\d+)\s+task-cache:(\d+)/.exec(composeServers);
+    expect(template).not.toBeNull();
+    expect(Number(template![1])).toBe(service.deploy.replicas);
+    expect(service.deploy.replicas).toBe(3);
+    expect(Number(template![2])).toBe(service.environment.PORT);
+    expect(service.ports).toBeUndefined(); // only through HAProxy
+  });
+
+  it('checks readiness, and the drain outlasts the checks that take a draining instance out', () => {
+    expect(directives.get('option httpchk')).toBe('');
+    expect(directives.get('http-check send')).toBe('meth GET uri /health/ready');
+    expect(directives.get('http-check expect')).toBe('status 200');
+    const takenOutWithinMs = Number(serverDefaults.get('fall')) * haproxyMs(serverDefaults.get('inter')) + haproxyMs(directives.get('timeout check'));
+    for (const drainMs of [defaults.SHUTDOWN_DRAIN_MS, service.environment.SHUTDOWN_DRAIN_MS]) {
+      expect(drainMs).toBeGreaterThanOrEqual(takenOutWithinMs);
+    }
+    // The check's own bound is above the service's bound on the Redis PING, so a slow Redis is named.
+    expect(haproxyMs(directives.get('timeout check'))).toBeGreaterThan(REDIS_PING_TIMEOUT_MS);
+  });
+
+  it('retries what failed on a server elsewhere', () => {
+    expect(directives.get('retry-on')?.split(' ')).toEqual(expect.arrayContaining(['conn-failure', 'empty-response']));
+    expect(directives.get('option redispatch')).toBe('1');
+    expect(Number(directives.get('retries'))).toBeGreaterThanOrEqual(2);
+    expect(['roundrobin', 'leastconn']).toContain(directives.get('balance'));
+  });
+
+  it("keeps its timeouts consistent with the service's", () => {
+    for (const keepAliveMs of [defaults.HTTP_KEEP_ALIVE_TIMEOUT_MS, service.environment.HTTP_KEEP_ALIVE_TIMEOUT_MS]) {
+      // HAProxy, not the service, closes an idle connection between them.
+      expect(keepAliveMs).toBeGreaterThan(haproxyMs(directives.get('timeout http-keep-alive')));
+      expect(keepAliveMs).toBeGreaterThan(4 * haproxyMs(serverDefaults.get('pool-purge-delay')));
+    }
+    expect(haproxyMs(directives.get('timeout http-request'))).toBe(HEADERS_TIMEOUT_MS);
+    // A Redis command that times out is answered (503) before HAProxy gives up on the server.
+    expect(haproxyMs(directives.get('timeout server'))).toBeGreaterThan(defaults.REDIS_COMMAND_TIMEOUT_MS);
+    // The orchestrator waits longer than the service's own bound on its shutdown.
+    expect(haproxyMs(service.stop_grace_period)).toBeGreaterThan(service.environment.SHUTDOWN_TIMEOUT_MS);
+    expect(service.environment.SHUTDOWN_DRAIN_MS).toBeLessThan(service.environment.SHUTDOWN_TIMEOUT_MS);
   });
 });

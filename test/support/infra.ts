@@ -67,7 +67,7 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
   const onCluster = REDIS_MODE === 'cluster' && overrides.redis?.url === undefined && overrides.redis?.cluster === undefined;
   if (onCluster && !infra.redisCluster) throw new Error('cluster mode, but .local/infra.env names no REDIS_CLUSTER_NODES: run scripts/infra.sh up redis-cluster');
   return {
-    http: { port: 0, missingTaskStatus: 404, ...overrides.http },
+    http: { port: 0, missingTaskStatus: 404, keepAliveTimeoutMs: 65000, ...overrides.http },
     kafka: {
       brokers: infra.kafkaBrokers,
       clientId: name,
@@ -83,6 +83,6 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
     projection: { tombstoneTtlSeconds: 3600, ...overrides.projection },
     ingest: { retryInitialMs: 50, retryMaxMs: 500, ...overrides.ingest },
     auth: { tokens: [TEST_TOKEN], keys: new Map(), jwtTtlSeconds: 3600, ...overrides.auth },
-    lifecycle: { shutdownTimeoutMs: 15000, logLevel: 'warn', ...overrides.lifecycle },
+    lifecycle: { shutdownTimeoutMs: 15000, shutdownDrainMs: 0, logLevel: 'warn', ...overrides.lifecycle },
   };
 }

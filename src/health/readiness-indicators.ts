@@ -1,0 +1,76 @@
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorFunction, HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { IngestState } from '../kafka/ingest-state.js';
+import { DrainState } from '../lifecycle/drain-state.js';
+import { ProjectionGenerations } from '../projection/projection-generations.js';
+import { RedisConnection } from '../redis/redis-connection.js';
+
+/**
+ * Bound on Redis's answer to the readiness PING. Under HAProxy's `timeout check` (1 s,
+ * deploy/haproxy/haproxy.cfg), so a slow Redis makes the check answer 503 naming redis instead of
+ * timing out with nothing said.
+ */
+export const REDIS_PING_TIMEOUT_MS = 500;
+
+/**
+ * What /health/ready checks: whether this instance answers reads correctly right now. Each check
+ * is cheap (one PING, two field reads) and none touches the read path.
+ *  - `drain`: not shutting down;
+ *  - `redis`: Redis answers a PING within REDIS_PING_TIMEOUT_MS;
+ *  - `projection`: the generation reads are served from is known;
+ *  - `kafka`: the consumer's phase, reported and never `down`: reads are served from Redis, so
+ *    Kafka being unreachable (`retrying`) or misconfigured (`failed`) makes it `degraded`, which
+ *    the body shows and the status (200) does not.
+ */
+@Injectable()
+export class ReadinessIndicators {
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    private readonly drain: DrainState,
+    private readonly redis: RedisConnection,
+    private readonly generations: ProjectionGenerations,
+    private readonly ingest: IngestState,
+  ) {}
+
+  all(): HealthIndicatorFunction[] {
+    return [() => this.draining(), () => this.redisPing(), () => this.projection(), () => this.kafka()];
+  }
+
+  draining(): HealthIndicatorResult<'drain'> {
+    const check = this.indicators.check('drain');
+    return this.drain.draining ? check.down({ message: 'shutting down: finishing the requests in flight' }) : check.up();
+  }
+
+  async redisPing(): Promise<HealthIndicatorResult<'redis'>> {
+    const check = this.indicators.check('redis');
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer to PING within ${REDIS_PING_TIMEOUT_MS} ms`)), REDIS_PING_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.redis.client.ping(), timedOut]);
+      return check.up({ responseTimeMs: Math.round(performance.now() - started) });
+    } catch (error) {
+      return check.down({ message: error instanceof Error ? error.message : String(error) });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  projection(): HealthIndicatorResult<'projection'> {
+    const check = this.indicators.check('projection');
+    try {
+      return check.up({ generation: this.generations.currentGeneration() });
+    } catch (error) {
+      return check.down({ message: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  kafka(): HealthIndicatorResult<'kafka'> {
+    const check = this.indicators.check('kafka');
+    const { phase, since, error, partitions } = this.ingest.snapshot();
+    const data = { phase, since, partitions, ...(error !== undefined && { error }) };
+    return phase === 'retrying' || phase === 'failed' ? check.degraded(data) : check.up(data);
+  }
+}
