@@ -63,6 +63,11 @@ export class ServiceProcess {
     return this.output.filter((line) => pattern.test(line));
   }
 
+  /** Whether it has not exited yet. */
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   signal(signal: NodeJS.Signals): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
