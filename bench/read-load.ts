@@ -90,7 +90,8 @@ export async function checkBothSidesServeTheSameBytes({
   expected,
   taskIds,
 }: {
-  clients: Record<'service' | 'floor', TaskHttpClient>;
+  /** Each side's client: the service, the floor, and the service through HAProxy if measured. */
+  clients: Record<string, TaskHttpClient>;
   expected: Map<string, Buffer>;
   /** The tasks to check. */
   taskIds: string[];

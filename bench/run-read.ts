@@ -8,24 +8,38 @@
 //    fixed 2,000 req/s. Medians across rounds; ratios service/floor.
 // 4. redis-benchmark GET of the same bytes on the same Redis, 50 clients: the store's ceiling.
 // BENCH_SMOKE=1: tiny sizes and one-second rounds; asserts correctness only.
+//
+// BENCH_HAPROXY_INSTANCES=1,3 (`npm run bench:read:lb`): as many instances as the largest count run
+// in the same consumer group, and for each count a HAProxy process with deploy/haproxy/haproxy.cfg
+// balances over the first that many: each is a side of its own, measured in the same rounds as the
+// direct service (instance 1) and the floor. CPU seconds of every process are recorded per load run.
+// Results then go to bench/results/read-lb.json and the "Read through HAProxy" section.
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { eventually } from '../test/support/eventually.js';
+import { TestHaproxy } from '../test/support/test-haproxy.js';
 import { sampleTaskBytes } from '../test/support/sample-task.js';
 import { CorrectnessFailure, logger, onCleanup, runBenchmark } from './bench-run.js';
+import { startCpuWindow, type CpuShares } from './cpu-accounting.js';
 import { checkBothSidesServeTheSameBytes, loadRunProblems, runHttpLoad, type LoadRun } from './read-load.js';
 import { deleteKeysWithPrefix, redisBenchmarkGet, type RedisCeiling } from './redis-store.js';
 import { goalsMarkdown, judgeGoals, machineInfo, sectionHead, writeResults, type JudgedGoal, type MachineInfo } from './results.js';
 import { SMOKE, commandLine, readSettings, runNames, type ReadSettings } from './settings.js';
-import { openBenchStack, startFloorReadServer, startService } from './stack.js';
+import { openBenchStack, startFloorReadServer, startService, type TaskServer } from './stack.js';
 import { median, ratio, round } from './statistics.js';
-import { waitUntilReadable } from './task-reading.js';
+import { TaskHttpClient, waitUntilReadable } from './task-reading.js';
 
 const log = logger('read');
 const settings = readSettings();
 const names = runNames('read');
 const token = randomBytes(24).toString('hex');
-const SIDES = ['service', 'floor'] as const;
+const THROUGH_HAPROXY = settings.haproxyInstances.length > 0;
+/** The side that reads through HAProxy in front of `instances` instances. */
+const haproxySide = (instances: number): string => `haproxy-${instances}`;
+const SIDES: string[] = ['service', 'floor', ...settings.haproxyInstances.map(haproxySide)];
 const MODES = ['saturation', 'fixed'] as const;
-type Side = (typeof SIDES)[number];
+/** 'service' (instance 1, direct), 'floor', or haproxySide(n). */
+type Side = string;
 type Mode = (typeof MODES)[number];
 
 /** Medians of one side's runs in one mode. */
@@ -34,7 +48,15 @@ interface SideFigures {
   p50Ms: number | null;
   p99Ms: number | null;
 }
-type ModeSummary = Record<Side | 'ratio', SideFigures>;
+type ModeSummary = Record<'service' | 'floor' | 'ratio', SideFigures> & {
+  /** Through HAProxy, per side (haproxy-<n>), when measured; req/s and percentiles as above. */
+  haproxy?: Record<string, SideFigures>;
+  /** Median cores busy per process group, per side (recorded on every run, summarised here). */
+  cpuCores?: Record<Side, Record<string, number | null>>;
+};
+
+/** A load run with what the machine was doing meanwhile. */
+type MeasuredRun = LoadRun & { loadAverage1m: number; cpu: CpuShares };
 type Summary = Record<Mode, ModeSummary>;
 
 interface ReadFigures {
@@ -49,12 +71,12 @@ interface ReadFigures {
   redisBenchmark: RedisCeiling;
   goals: JudgedGoal[];
   loadProblems: string[];
-  rounds: Record<Mode, Record<Side, LoadRun[]>>;
+  rounds: Record<Mode, Record<Side, MeasuredRun[]>>;
 }
 
 async function main(): Promise<void> {
   const startedAt = new Date();
-  log(`${SMOKE ? 'SMOKE run' : 'full run'} ${names.name}: ${settings.tasks} tasks, ${settings.rounds} rounds × ${settings.roundSeconds} s per side and mode`);
+  log(`${SMOKE ? 'SMOKE run' : 'full run'} ${names.name}: ${settings.tasks} tasks, ${settings.rounds} rounds × ${settings.roundSeconds} s per side and mode, sides ${SIDES.join(', ')}`);
   const { infra, redis, kafka } = await openBenchStack(names.name);
 
   const serviceGroup = names.groupId('service');
@@ -101,16 +123,63 @@ async function main(): Promise<void> {
   onCleanup('stop the read floor', () => floor.child.stop());
   log(`read floor started on port ${floor.port}`);
 
+  // 2b. Through HAProxy: more instances of the service in the same group, and a balancer per count.
+  const instances: TaskServer[] = [service];
+  const balancers = new Map<number, TestHaproxy>();
+  if (THROUGH_HAPROXY) {
+    for (let i = 2; i <= Math.max(...settings.haproxyInstances); i++) {
+      const instance = await startService({
+        runName: names.name,
+        name: `service-${i}`,
+        infra,
+        topic: names.topic,
+        dlqTopic: names.dlqTopic,
+        groupId: serviceGroup,
+        keyPrefix: serviceKeys,
+        token,
+        partitions: settings.partitions,
+      });
+      onCleanup(`stop service instance ${i}`, () => instance.child.stop());
+      instances.push(instance);
+      log(`service instance ${i} started on port ${instance.port}`);
+    }
+    for (const [index, instance] of instances.entries()) {
+      await eventually(`instance ${index + 1} to be ready`, async () => (await instance.client.get('/health/ready', {})).status === 200, { timeoutMs: 60_000, intervalMs: 200 });
+    }
+    for (const count of settings.haproxyInstances) {
+      const haproxy = await TestHaproxy.start(instances.slice(0, count).map((instance, index) => ({ name: `tc${index + 1}`, port: instance.port })));
+      onCleanup(`stop haproxy in front of ${count}`, () => haproxy.stop());
+      for (let index = 0; index < count; index++) await haproxy.waitForState(`tc${index + 1}`, 'UP');
+      balancers.set(count, haproxy);
+      log(`haproxy in front of ${count} instance(s) on port ${haproxy.port}`);
+    }
+  }
+  const clients: Record<Side, TaskHttpClient> = { service: service.client, floor: floor.client };
+  const baseUrls: Record<Side, string> = { service: service.baseUrl, floor: floor.baseUrl };
+  for (const [count, haproxy] of balancers) {
+    clients[haproxySide(count)] = new TaskHttpClient(haproxy.url, token);
+    baseUrls[haproxySide(count)] = haproxy.url;
+  }
+
   const checked = taskIds.filter((_, index) => index % Math.max(1, Math.floor(taskIds.length / settings.checkedTasks)) === 0);
-  await checkBothSidesServeTheSameBytes({ clients: { service: service.client, floor: floor.client }, expected, taskIds: checked });
-  log(`both sides serve the produced bytes on /tasks/ and /api/tasks/ (${checked.length} tasks checked), 404 and 401 alike`);
+  await checkBothSidesServeTheSameBytes({ clients, expected, taskIds: checked });
+  log(`every side serves the produced bytes on /tasks/ and /api/tasks/ (${checked.length} tasks checked), 404 and 401 alike`);
+
+  // Whose CPU each load run used: each instance, the balancers, Redis, the floor (and the bench itself).
+  const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+  const cpuGroups: Record<string, number[]> = {};
+  for (const [index, instance] of instances.entries()) cpuGroups[`service-${index + 1}`] = [instance.child.pid!];
+  if (balancers.size > 0) cpuGroups.haproxy = [...balancers.values()].map((haproxy) => haproxy.pid!);
+  cpuGroups.redis = Number.isInteger(redisPid) ? [redisPid] : [];
+  cpuGroups.floor = [floor.child.pid!];
 
   // 3. Load, alternating sides.
   const paths = taskIds.map((taskId) => settings.route + taskId);
-  const baseUrls = { service: service.baseUrl, floor: floor.baseUrl };
   const problems: string[] = [];
-  const load = async (side: Side, mode: Mode | 'warm-up', durationSeconds: number): Promise<LoadRun> => {
-    const run = await runHttpLoad({
+  const load = async (side: Side, mode: Mode | 'warm-up', durationSeconds: number): Promise<MeasuredRun> => {
+    const loadAverage1m = os.loadavg()[0];
+    const window = startCpuWindow(cpuGroups);
+    const loadRun = await runHttpLoad({
       baseUrl: baseUrls[side],
       token,
       paths,
@@ -118,18 +187,23 @@ async function main(): Promise<void> {
       durationSeconds,
       overallRate: mode === 'fixed' ? settings.fixedRate : undefined,
     });
+    const run: MeasuredRun = { ...loadRun, loadAverage1m: Math.round(loadAverage1m * 100) / 100, cpu: window.stop() };
     const problem = loadRunProblems(`${side} ${mode}`, run);
     if (problem) problems.push(problem);
     log(
-      `${(mode === 'fixed' ? `${settings.fixedRate} req/s` : mode).padEnd(10)} ${side.padEnd(7)} ` +
+      `${(mode === 'fixed' ? `${settings.fixedRate} req/s` : mode).padEnd(10)} ${side.padEnd(9)} ` +
         `${Math.round(run.requestsPerSecond)} req/s, p50 ${run.p50Ms?.toFixed(3)} ms, p99 ${run.p99Ms?.toFixed(3)} ms` +
+        `, load ${run.loadAverage1m}, cores ${Object.entries(run.cpu.cores).map(([group, cores]) => `${group} ${cores}`).join(' ')} other ${run.cpu.otherCores}` +
         (problem ? `  [${problem}]` : ''),
     );
     return run;
   };
 
   for (const side of SIDES) await load(side, 'warm-up', settings.warmupSeconds);
-  const runs: Record<Mode, Record<Side, LoadRun[]>> = { saturation: { service: [], floor: [] }, fixed: { service: [], floor: [] } };
+  const runs: Record<Mode, Record<Side, MeasuredRun[]>> = {
+    saturation: Object.fromEntries(SIDES.map((side) => [side, []])),
+    fixed: Object.fromEntries(SIDES.map((side) => [side, []])),
+  };
   for (let r = 0; r < settings.rounds; r++) {
     const order = r % 2 === 0 ? SIDES : [...SIDES].reverse();
     for (const mode of MODES) {
@@ -171,21 +245,21 @@ async function main(): Promise<void> {
     rounds: runs,
   };
   const section = readMarkdown({ figures, summary, ceiling, goals });
-  const written = writeResults('read', figures, section);
+  const written = writeResults(THROUGH_HAPROXY ? 'read-lb' : 'read', figures, section);
   console.log(`\n${section}\n`);
   log(`results written to ${written.json} and ${written.summary}`);
 }
 
 /** Medians across rounds per side, and the service/floor ratio of each. */
-function modeSummary(runs: Record<Side, LoadRun[]>): ModeSummary {
-  const medians = (sideRuns: LoadRun[]): SideFigures => ({
+function modeSummary(runs: Record<Side, MeasuredRun[]>): ModeSummary {
+  const medians = (sideRuns: MeasuredRun[]): SideFigures => ({
     requestsPerSecond: round(median(sideRuns.map((run) => run.requestsPerSecond)), 0),
     p50Ms: round(median(sideRuns.map((run) => run.p50Ms)), 3),
     p99Ms: round(median(sideRuns.map((run) => run.p99Ms)), 3),
   });
   const service = medians(runs.service);
   const floor = medians(runs.floor);
-  return {
+  const summary: ModeSummary = {
     service,
     floor,
     ratio: {
@@ -194,16 +268,29 @@ function modeSummary(runs: Record<Side, LoadRun[]>): ModeSummary {
       p99Ms: round(ratio(service.p99Ms, floor.p99Ms), 3),
     },
   };
+  if (THROUGH_HAPROXY) {
+    summary.haproxy = Object.fromEntries(settings.haproxyInstances.map((count) => [haproxySide(count), medians(runs[haproxySide(count)])]));
+    summary.cpuCores = Object.fromEntries(
+      SIDES.map((side) => {
+        const groups = Object.keys(runs[side][0]?.cpu.cores ?? {});
+        const cores: Record<string, number | null> = Object.fromEntries(groups.map((group) => [group, round(median(runs[side].map((run) => run.cpu.cores[group])), 2)]));
+        cores.other = round(median(runs[side].map((run) => run.cpu.otherCores)), 2);
+        cores.machine = round(median(runs[side].map((run) => run.cpu.machineCores)), 2);
+        return [side, cores];
+      }),
+    );
+  }
+  return summary;
 }
 
 function readMarkdown({ figures, summary, ceiling, goals }: { figures: ReadFigures; summary: Summary; ceiling: RedisCeiling; goals: JudgedGoal[] }): string {
   const { settings: s } = figures;
   const row = (label: string, mode: Mode, field: keyof SideFigures, digits: number): string => {
-    const value = (side: Side): string => summary[mode][side][field]?.toFixed(digits) ?? 'n/a';
+    const value = (side: 'service' | 'floor'): string => summary[mode][side][field]?.toFixed(digits) ?? 'n/a';
     return `| ${label} | ${value('service')} | ${value('floor')} | ${summary[mode].ratio[field] ?? 'n/a'} |`;
   };
   return [
-    ...sectionHead('Read', figures),
+    ...sectionHead(THROUGH_HAPROXY ? 'Read through HAProxy' : 'Read', figures),
     `- ${s.tasks} tasks of ${s.payloadBytes} bytes, loaded through Kafka (${s.partitions} partitions) and read back through the service in ${figures.loading.readableSeconds} s.`,
     `- autocannon: ${s.connections} connections, random task ids on \`${s.route}:taskId\`, valid token; ${s.warmupSeconds} s warm-up per side, then ${s.rounds} rounds of ${s.roundSeconds} s per side and mode, sides alternating. Medians across rounds; latency percentiles from every response's own duration.`,
     '',
@@ -222,7 +309,46 @@ function readMarkdown({ figures, summary, ceiling, goals }: { figures: ReadFigur
     ...(figures.loadProblems.length > 0 ? ['', `Wrong answers under load: ${figures.loadProblems.join('; ')}.`] : []),
     '',
     goalsMarkdown(goals),
+    ...(THROUGH_HAPROXY ? haproxyMarkdown(figures) : []),
   ].join('\n');
+}
+
+/** The direct service, the service through HAProxy in front of 1…N instances, and the floor; and whose CPU each used. */
+function haproxyMarkdown(figures: ReadFigures): string[] {
+  const { summary, settings: s } = figures;
+  const counts = s.haproxyInstances;
+  const figuresOf = (mode: Mode, side: Side): SideFigures => (side === 'service' || side === 'floor' ? summary[mode][side] : summary[mode].haproxy![side]);
+  const columns: [string, Side][] = [['direct (1 instance)', 'service'], ...counts.map((count): [string, Side] => [`HAProxy → ${count} instance${count > 1 ? 's' : ''}`, haproxySide(count)]), ['floor', 'floor']];
+  const row = (label: string, mode: Mode, field: keyof SideFigures, digits: number): string =>
+    `| ${label} | ${columns.map(([, side]) => figuresOf(mode, side)[field]?.toFixed(digits) ?? 'n/a').join(' | ')} |`;
+  const perDirect = (mode: Mode): string =>
+    `| req/s ÷ direct | ${columns.map(([, side]) => round(ratio(figuresOf(mode, side).requestsPerSecond, summary[mode].service.requestsPerSecond), 3) ?? 'n/a').join(' | ')} |`;
+  const cpu = summary.saturation.cpuCores!;
+  const groups = Object.keys(cpu.service).filter((group) => group !== 'other' && group !== 'machine');
+  const loads = figures.rounds.saturation.service.concat(...counts.map((count) => figures.rounds.saturation[haproxySide(count)])).map((run) => run.loadAverage1m);
+  return [
+    '',
+    `### Direct, and through HAProxy (deploy/haproxy/haproxy.cfg) in front of ${counts.join(' and ')} instance(s)`,
+    '',
+    `- The same rounds as above: each side in turn, the order alternating; instance 1 is the direct service, and ${Math.max(...counts)} instances run in the service's consumer group (idle ones cost next to nothing).`,
+    `- 1-minute load average at the start of the saturation runs: ${Math.min(...loads).toFixed(2)} to ${Math.max(...loads).toFixed(2)} on ${figures.machine.cores} cores.`,
+    '',
+    `| median | ${columns.map(([label]) => label).join(' | ')} |`,
+    `|---|${columns.map(() => '---').join('|')}|`,
+    row('req/s at saturation', 'saturation', 'requestsPerSecond', 0),
+    perDirect('saturation'),
+    row('p50 ms at saturation', 'saturation', 'p50Ms', 3),
+    row('p99 ms at saturation', 'saturation', 'p99Ms', 3),
+    row(`req/s at a fixed ${s.fixedRate} req/s`, 'fixed', 'requestsPerSecond', 0),
+    row(`p50 ms at a fixed ${s.fixedRate} req/s`, 'fixed', 'p50Ms', 3),
+    row(`p99 ms at a fixed ${s.fixedRate} req/s`, 'fixed', 'p99Ms', 3),
+    '',
+    'Cores busy at saturation (CPU seconds per second, median across rounds; "bench" is the process running autocannon, "other" is everything else on the machine):',
+    '',
+    `| cores | ${columns.map(([label]) => label).join(' | ')} |`,
+    `|---|${columns.map(() => '---').join('|')}|`,
+    ...[...groups, 'other', 'machine'].map((group) => `| ${group} | ${columns.map(([, side]) => cpu[side][group]?.toFixed(2) ?? 'n/a').join(' | ')} |`),
+  ];
 }
 
 await runBenchmark('read', main);

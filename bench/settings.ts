@@ -19,6 +19,21 @@ function positiveIntegerFromEnv(name: string, fallback: number): number {
   return value;
 }
 
+/**
+ * BENCH_HAPROXY_INSTANCES, e.g. "1,3" (`npm run bench:read:lb`): the read benchmark also reads
+ * through HAProxy (deploy/haproxy/haproxy.cfg) in front of that many service instances, each count a
+ * side of its own beside the direct service and the floor. Empty by default.
+ */
+function haproxyInstancesFromEnv(): number[] {
+  const raw = process.env.BENCH_HAPROXY_INSTANCES ?? '';
+  if (raw.trim() === '') return [];
+  const counts = raw.split(',').map((part) => Number(part.trim()));
+  if (counts.some((count) => !Number.isInteger(count) || count < 1 || count > 9)) {
+    throw new Error(`BENCH_HAPROXY_INSTANCES must list instance counts from 1 to 9, e.g. "1,3" (got "${raw}")`);
+  }
+  return [...new Set(counts)].sort((a, b) => a - b);
+}
+
 /** Settings of `npm run bench:read`. */
 export function readSettings() {
   const base = SMOKE
@@ -34,6 +49,7 @@ export function readSettings() {
     fixedRate: 2000,
     // The route Conductor's clients call; /tasks/:taskId is checked for correctness too.
     route: '/api/tasks/',
+    haproxyInstances: haproxyInstancesFromEnv(),
   };
 }
 

@@ -102,6 +102,11 @@ export class ManagedProcess {
     return new ManagedProcess(name, child, logFile);
   }
 
+  /** The child's process id, for CPU accounting; undefined if it failed to start. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get running(): boolean {
     return this.exitStatus === undefined;
   }

@@ -34,6 +34,11 @@ export class TestHaproxy {
     child.stderr!.on('data', (chunk: Buffer) => this.output.push(...chunk.toString().split('\n').filter(Boolean)));
   }
 
+  /** HAProxy's process id (the benchmarks account its CPU time). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Fails naming how to install it when haproxy is missing. */
   static assertInstalled(): void {
     if (spawnSync('haproxy', ['-v']).error) {
