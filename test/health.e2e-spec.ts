@@ -2,14 +2,18 @@ import { Agent } from 'node:http';
 import { connect } from 'node:net';
 import { AppConfig } from '../src/config/app-config.js';
 import { HEADERS_TIMEOUT_MS } from '../src/http/connection-timeouts.js';
+import { KafkaClient } from '../src/kafka/kafka-client.js';
+import { TopicProvisioner } from '../src/kafka/topic-provisioner.js';
 import { eventually } from './support/eventually.js';
 import { httpGet } from './support/http-get.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
 import { PrivateRedis } from './support/private-redis.js';
 import { ProjectionHarness } from './support/projection-harness.js';
+import { ProjectionReader } from './support/projection-reader.js';
 import { sampleTaskBytes } from './support/sample-task.js';
 import { freePort } from './support/server-process.js';
 import { serviceEnvironment, ServiceProcess } from './support/service-process.js';
+import { TestKafka } from './support/test-kafka.js';
 
 // The built service (dist/main.js, from `npm run build`) as its own process: its health endpoints
 // as a load balancer sees them, with Redis or Kafka gone, and its drain on SIGTERM.
@@ -20,7 +24,7 @@ const PHASES = ['starting', 'provisioning', 'joining', 'consuming', 'retrying', 
 interface HealthBody {
   status: string;
   error: Record<string, { status: string; message?: string }>;
-  details: Record<string, { status: string; phase?: string; message?: string; generation?: number }>;
+  details: Record<string, { status: string; phase?: string; message?: string; generation?: number; catchUp?: string }>;
 }
 
 const health = async (config: AppConfig, which: 'live' | 'ready') => {
@@ -88,6 +92,45 @@ describe('health endpoints of the service process', () => {
       await eventually('ready again', async () => (await health(config, 'ready')).status === 200, { timeoutMs: 15_000 });
     } finally {
       await redis.destroy();
+    }
+  });
+
+  it('cold start: against an empty Redis while the topic holds tasks, not ready until the projection has caught up with the topic as it was at start; then every task is there', async () => {
+    const config = testConfig('cold-start', { http: { port: await freePort() } });
+    const kafka = await TestKafka.connect(config.kafka.brokers);
+    const reader = new ProjectionReader(config.redis);
+    try {
+      await new TopicProvisioner(new KafkaClient(config.kafka), config.kafka).ensureTopics();
+      const taskIds = Array.from({ length: 4000 }, (_, index) => `cold-${index}`);
+      // kafkajs groups a send's messages in quadratic time: a few hundred per send.
+      for (let start = 0; start < taskIds.length; start += 500) {
+        await kafka.send(
+          config.kafka.topic,
+          taskIds.slice(start, start + 500).map((taskId) => ({ key: taskId, value: sampleTaskBytes(taskId, 1) })),
+        );
+      }
+      const service = await start(config);
+      const seen: string[] = [];
+      const firstReady = await eventually(
+        'ready',
+        async () => {
+          const answer = await health(config, 'ready');
+          seen.push(answer.status === 200 ? 'ready' : `503 ${answer.body.error.projection?.message ?? Object.keys(answer.body.error).join(',')}`);
+          return answer.status === 200 && answer;
+        },
+        { intervalMs: 20 },
+      );
+      // Every event was produced before the start: once caught up, nothing more arrives, so what
+      // Redis holds now is what it held at the first 200.
+      const projected = await reader.read(taskIds);
+      expect(taskIds.filter((taskId) => !projected.has(taskId))).toEqual([]);
+      expect(firstReady.body.details.projection).toMatchObject({ status: 'up', catchUp: 'caught-up' });
+      expect(seen.some((line) => /^503 catching up: \d+ offsets behind/.test(line))).toBe(true);
+      await service.waitForOutput(/projection catching up: 4000 offsets behind the source topic's high watermarks at start; not ready until then/);
+      process.stdout.write(`[measure] cold start of 4,000 tasks: ${seen.length - 1} readiness answers of 503 before the first 200 (${seen.filter((line) => line.startsWith('503 catching')).length} catching up)\n`);
+    } finally {
+      await reader.close();
+      await kafka.close();
     }
   });
 

@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TerminusModule } from '@nestjs/terminus';
 import { IngestState } from '../kafka/ingest-state.js';
+import { CatchUpSnapshot, StartupCatchUp } from '../kafka/startup-catch-up.js';
 import { DrainState } from '../lifecycle/drain-state.js';
 import { ProjectionGenerations } from '../projection/projection-generations.js';
 import { ProjectionUnavailableError } from '../projection/projection-unavailable.error.js';
@@ -36,6 +37,7 @@ describe('HealthController (readiness logic, behind fakes of Redis and the gener
   /** What the next PING does. */
   let ping: () => Promise<string>;
   let generation: number | undefined;
+  let catchUp: CatchUpSnapshot;
 
   const ready = async () => {
     const res = new RecordedResponse();
@@ -48,6 +50,7 @@ describe('HealthController (readiness logic, behind fakes of Redis and the gener
   beforeEach(async () => {
     ping = async () => 'PONG';
     generation = 1;
+    catchUp = { phase: 'caught-up' };
     const module = await Test.createTestingModule({
       imports: [TerminusModule.forRoot({ logger: false })],
       controllers: [HealthController],
@@ -55,6 +58,7 @@ describe('HealthController (readiness logic, behind fakes of Redis and the gener
         ReadinessIndicators,
         DrainState,
         IngestState,
+        { provide: StartupCatchUp, useValue: { snapshot: () => catchUp } },
         { provide: RedisConnection, useValue: { client: { ping: () => ping() } } },
         {
           provide: ProjectionGenerations,
@@ -84,8 +88,39 @@ describe('HealthController (readiness logic, behind fakes of Redis and the gener
     expect(res.body.details).toMatchObject({
       drain: { status: 'up' },
       redis: { status: 'up' },
-      projection: { status: 'up', generation: 1 },
+      projection: { status: 'up', generation: 1, catchUp: 'caught-up' },
       kafka: { status: 'up', phase: 'consuming', partitions: [0, 2] },
+    });
+  });
+
+  describe('cold start', () => {
+    it('is not ready while the projection catches up with the source topic as it was at start', async () => {
+      catchUp = { phase: 'catching-up', behind: 1200 };
+      const res = await ready();
+      expect(res.status).toBe(503);
+      expect(res.body.error).toEqual({
+        projection: { status: 'down', generation: 1, catchUp: 'catching-up', behind: 1200, message: "catching up: 1200 offsets behind the source topic's high watermarks at start" },
+      });
+    });
+
+    it('is not ready before the high watermarks at start are known, while Kafka is being reached', async () => {
+      catchUp = { phase: 'pending' };
+      for (const phase of ['starting', 'provisioning', 'joining'] as const) {
+        ingest.enter(phase);
+        const res = await ready();
+        expect(res.status).toBe(503);
+        expect(res.body.error.projection).toMatchObject({ status: 'down', catchUp: 'pending' });
+      }
+    });
+
+    it('is ready, saying it cannot know, when Kafka has not answered since the start: reads are served from what Redis holds', async () => {
+      catchUp = { phase: 'pending' };
+      for (const phase of ['retrying', 'failed'] as const) {
+        ingest.enter(phase, { error: 'Connection error: connect ECONNREFUSED' });
+        const res = await ready();
+        expect(res.status).toBe(200);
+        expect(res.body.details.projection).toEqual({ status: 'up', generation: 1, catchUp: 'unknown: Kafka has not answered since the start' });
+      }
     });
   });
 

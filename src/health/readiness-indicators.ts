@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorFunction, HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { IngestState } from '../kafka/ingest-state.js';
+import { StartupCatchUp } from '../kafka/startup-catch-up.js';
 import { DrainState } from '../lifecycle/drain-state.js';
 import { ProjectionGenerations } from '../projection/projection-generations.js';
 import { RedisConnection } from '../redis/redis-connection.js';
@@ -17,7 +18,10 @@ export const REDIS_PING_TIMEOUT_MS = 500;
  * is cheap (one PING, two field reads) and none touches the read path.
  *  - `drain`: not shutting down;
  *  - `redis`: Redis answers a PING within REDIS_PING_TIMEOUT_MS;
- *  - `projection`: the generation reads are served from is known;
+ *  - `projection`: the generation reads are served from is known, and the projection has caught up
+ *    with the source topic as it was when this instance started (cold start, StartupCatchUp); if
+ *    Kafka has not answered since the start (`retrying`, `failed`), that cannot be known and reads
+ *    are served from what Redis holds;
  *  - `kafka`: the consumer's phase, reported and never `down`: reads are served from Redis, so
  *    Kafka being unreachable (`retrying`) or misconfigured (`failed`) makes it `degraded`, which
  *    the body shows and the status (200) does not.
@@ -30,6 +34,7 @@ export class ReadinessIndicators {
     private readonly redis: RedisConnection,
     private readonly generations: ProjectionGenerations,
     private readonly ingest: IngestState,
+    private readonly catchUp: StartupCatchUp,
   ) {}
 
   all(): HealthIndicatorFunction[] {
@@ -60,11 +65,20 @@ export class ReadinessIndicators {
 
   projection(): HealthIndicatorResult<'projection'> {
     const check = this.indicators.check('projection');
+    let generation: number;
     try {
-      return check.up({ generation: this.generations.currentGeneration() });
+      generation = this.generations.currentGeneration();
     } catch (error) {
       return check.down({ message: error instanceof Error ? error.message : String(error) });
     }
+    const { phase, behind } = this.catchUp.snapshot();
+    if (phase === 'caught-up') return check.up({ generation, catchUp: phase });
+    if (phase === 'catching-up') {
+      return check.down({ generation, catchUp: phase, behind, message: `catching up: ${behind} offsets behind the source topic's high watermarks at start` });
+    }
+    const kafka = this.ingest.snapshot().phase;
+    if (kafka === 'retrying' || kafka === 'failed') return check.up({ generation, catchUp: 'unknown: Kafka has not answered since the start' });
+    return check.down({ generation, catchUp: phase, message: "waiting for the source topic's high watermarks at start" });
   }
 
   kafka(): HealthIndicatorResult<'kafka'> {

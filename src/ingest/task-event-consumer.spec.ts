@@ -4,6 +4,7 @@ import kafkajs, { type ConsumerRunConfig, type ConsumerSubscribeTopics, type Eac
 import { KafkaConfig, LifecycleConfig } from '../config/app-config.js';
 import { IngestState } from '../kafka/ingest-state.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
+import { StartupCatchUp } from '../kafka/startup-catch-up.js';
 import { TopicProvisioner } from '../kafka/topic-provisioner.js';
 import { IngestService } from './ingest.service.js';
 import { TaskEventConsumer } from './task-event-consumer.js';
@@ -101,6 +102,7 @@ describe('TaskEventConsumer', () => {
   let nextConnect: (() => Promise<void>) | undefined;
   let provisioner: { ensureTopics: (signal: AbortSignal) => Promise<void>; calls: number };
   let state: IngestState;
+  let catchUp: { follow: (signal: AbortSignal) => void; settled: () => Promise<void>; follows: number };
   let handled: EachBatchPayload[];
   let stoppedRetrying: boolean;
   let consumer: TaskEventConsumer;
@@ -118,6 +120,7 @@ describe('TaskEventConsumer', () => {
     stoppedRetrying = false;
     provisioner = { ensureTopics: async () => void provisioner.calls++, calls: 0 };
     state = new IngestState();
+    catchUp = { follow: () => void catchUp.follows++, settled: async () => undefined, follows: 0 };
     const client = {
       kafka: {
         consumer: (options: FakeConsumer['options']) => {
@@ -149,7 +152,7 @@ describe('TaskEventConsumer', () => {
       sessionTimeoutMs: 30000,
     };
     const lifecycle: LifecycleConfig = { shutdownTimeoutMs: 1500, shutdownDrainMs: 0, logLevel: 'log' };
-    consumer = new TaskEventConsumer(client, provisioner as unknown as TopicProvisioner, ingest, state, kafka, lifecycle);
+    consumer = new TaskEventConsumer(client, provisioner as unknown as TopicProvisioner, ingest, state, catchUp as unknown as StartupCatchUp, kafka, lifecycle);
   });
 
   afterEach(async () => {

@@ -6,6 +6,7 @@ import { RetryBackoff } from '../common/retry-backoff.js';
 import { IngestState } from '../kafka/ingest-state.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
 import { describeKafkaError, isRetriableKafkaError } from '../kafka/kafka-errors.js';
+import { StartupCatchUp } from '../kafka/startup-catch-up.js';
 import { TopicProvisioner } from '../kafka/topic-provisioner.js';
 import { IngestService } from './ingest.service.js';
 
@@ -81,6 +82,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     private readonly provisioner: TopicProvisioner,
     private readonly ingest: IngestService,
     private readonly state: IngestState,
+    private readonly catchUp: StartupCatchUp,
     private readonly kafka: KafkaConfig,
     private readonly lifecycle: LifecycleConfig,
   ) {}
@@ -113,6 +115,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     await this.starting;
     // A removal of a previous member still under way ends at its next step and closes its connections.
     await this.removing;
+    await this.catchUp.settled();
     this.state.enter('stopped');
     this.logger.log('kafka consumer stopped');
   }
@@ -125,6 +128,8 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
         this.state.enter('provisioning');
         await this.provisioner.ensureTopics(this.stopping.signal);
         if (this.stopping.signal.aborted) return;
+        // Cold start: readiness waits until the group has caught up with the topic as it is now.
+        this.catchUp.follow(this.stopping.signal);
         this.state.enter('joining');
         consumer = this.createConsumer();
         this.consumer = consumer;

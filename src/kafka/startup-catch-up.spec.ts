@@ -1,0 +1,115 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { KafkaConfig } from '../config/app-config.js';
+import { KafkaClient } from './kafka-client.js';
+import { StartupCatchUp } from './startup-catch-up.js';
+
+/** A kafkajs admin over a topic's high watermarks and a group's committed offsets, both changeable. */
+class FakeAdmin {
+  high: Record<number, number> = {};
+  committed: Record<number, number> = {};
+  failNext = 0;
+  connected = false;
+  connect = async () => void (this.connected = true);
+  disconnect = async () => void (this.connected = false);
+  fetchTopicOffsets = async () => {
+    this.maybeFail();
+    return Object.entries(this.high).map(([partition, high]) => ({ partition: Number(partition), high: String(high), low: '0', offset: String(high) }));
+  };
+  fetchOffsets = async () => {
+    this.maybeFail();
+    return [{ topic: 'tasks', partitions: Object.keys(this.high).map((partition) => ({ partition: Number(partition), offset: String(this.committed[Number(partition)] ?? -1), metadata: null })) }];
+  };
+  private maybeFail(): void {
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error('Connection error: connect ECONNREFUSED');
+    }
+  }
+}
+
+describe('StartupCatchUp', () => {
+  let admin: FakeAdmin;
+  let catchUp: StartupCatchUp;
+  let stopping: AbortController;
+  const config = { topic: 'tasks', groupId: 'group' } as KafkaConfig;
+  const elapse = (ms: number) => jest.advanceTimersByTimeAsync(ms);
+
+  beforeAll(() => Logger.overrideLogger(false));
+
+  beforeEach(() => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    admin = new FakeAdmin();
+    catchUp = new StartupCatchUp({ singleAttempt: { admin: () => admin } } as unknown as KafkaClient, config);
+    stopping = new AbortController();
+  });
+
+  afterEach(async () => {
+    stopping.abort();
+    await catchUp.settled();
+    jest.useRealTimers();
+  });
+
+  it('is pending until it has read the high watermarks at start', () => {
+    expect(catchUp.snapshot()).toEqual({ phase: 'pending' });
+  });
+
+  it('is caught up at once when the group has committed up to the high watermarks', async () => {
+    admin.high = { 0: 10, 1: 0, 2: 5 };
+    admin.committed = { 0: 10, 2: 5 };
+    catchUp.follow(stopping.signal);
+    await elapse(0);
+    expect(catchUp.snapshot()).toEqual({ phase: 'caught-up' });
+    expect(admin.connected).toBe(false);
+  });
+
+  it('catches up as the group commits, checking every second, against the watermarks read at start, not later ones', async () => {
+    admin.high = { 0: 100, 1: 50 };
+    catchUp.follow(stopping.signal);
+    await elapse(0);
+    expect(catchUp.snapshot()).toEqual({ phase: 'catching-up', behind: 150 });
+    // The topic grows after the start; the target does not.
+    admin.high = { 0: 1000, 1: 1000 };
+    admin.committed = { 0: 100, 1: 20 };
+    await elapse(1000);
+    expect(catchUp.snapshot()).toEqual({ phase: 'catching-up', behind: 30 });
+    admin.committed = { 0: 100, 1: 50 };
+    await elapse(1000);
+    expect(catchUp.snapshot()).toEqual({ phase: 'caught-up' });
+    // Caught up for good: following again reads nothing.
+    admin.committed = {};
+    catchUp.follow(stopping.signal);
+    await elapse(5000);
+    expect(catchUp.snapshot()).toEqual({ phase: 'caught-up' });
+  });
+
+  it('stays as it was when Kafka cannot be read, and resumes with the same target when followed again', async () => {
+    admin.high = { 0: 100 };
+    admin.failNext = 1;
+    catchUp.follow(stopping.signal);
+    await elapse(0);
+    expect(catchUp.snapshot()).toEqual({ phase: 'pending' });
+    catchUp.follow(stopping.signal);
+    await elapse(0);
+    expect(catchUp.snapshot()).toEqual({ phase: 'catching-up', behind: 100 });
+    admin.high = { 0: 500 };
+    admin.failNext = 1;
+    await elapse(1000);
+    // The check ended on the failure; the next start follows again, still towards 100.
+    catchUp.follow(stopping.signal);
+    admin.committed = { 0: 100 };
+    await elapse(0);
+    expect(catchUp.snapshot()).toEqual({ phase: 'caught-up' });
+  });
+
+  it('stops checking and disconnects when the service stops', async () => {
+    admin.high = { 0: 100 };
+    catchUp.follow(stopping.signal);
+    await elapse(0);
+    expect(admin.connected).toBe(true);
+    stopping.abort();
+    await catchUp.settled();
+    expect(admin.connected).toBe(false);
+    expect(catchUp.snapshot().phase).toBe('catching-up');
+  });
+});

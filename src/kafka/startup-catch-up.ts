@@ -1,0 +1,113 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Admin } from 'kafkajs';
+import { sleep } from '../common/sleep.js';
+import { KafkaConfig } from '../config/app-config.js';
+import { KafkaClient } from './kafka-client.js';
+
+/** How often the group's committed offsets are compared with the target while catching up. */
+const POLL_INTERVAL_MS = 1000;
+
+export type CatchUpPhase =
+  /** The target is not known yet: Kafka has not answered since the service started. */
+  | 'pending'
+  /** The group's committed offsets are behind the high watermarks read at start. */
+  | 'catching-up'
+  /** Every partition's committed offset has reached the high watermark read at start. */
+  | 'caught-up';
+
+export interface CatchUpSnapshot {
+  readonly phase: CatchUpPhase;
+  /** Offsets between the group's committed offsets and the target, summed, while catching up. */
+  readonly behind?: number;
+}
+
+/**
+ * Whether the projection holds what the source topic held when this instance started: the cold
+ * start rule (README, "Cold start"). At start the source topic's high watermarks are read once
+ * (the target); the consumer group's committed offsets are then compared with them every second
+ * until every partition has reached its target, which holds for good afterwards.
+ *
+ * The group's offsets, not this instance's: partitions are shared among the instances of the
+ * group, and an offset is committed only once its batch is in Redis (or dead-lettered), so a
+ * committed offset at the target means Redis holds every event before it, whoever applied it. A
+ * partition's last record is in its active segment, which compaction never cleans, so the group's
+ * offset always reaches the high watermark.
+ */
+@Injectable()
+export class StartupCatchUp {
+  private readonly logger = new Logger('CatchUp');
+  private state: CatchUpSnapshot = { phase: 'pending' };
+  private target: Map<number, bigint> | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: KafkaClient,
+    private readonly config: KafkaConfig,
+  ) {}
+
+  snapshot(): CatchUpSnapshot {
+    return this.state;
+  }
+
+  /**
+   * Reads the target, unless read already, and follows the group's offsets until they reach it,
+   * in the background. The consumer calls it once its topics exist, and again at each restart; a
+   * check that failed (Kafka unreachable) is tried again then, with the same target.
+   */
+  follow(signal: AbortSignal): void {
+    if (this.state.phase === 'caught-up' || this.running || signal.aborted) return;
+    this.running = this.run(signal)
+      .catch((error: unknown) => {
+        if (!signal.aborted) this.logger.warn(`catch-up check failed, tried again at the consumer's next start: ${(error as Error).message}`);
+      })
+      .finally(() => (this.running = undefined));
+  }
+
+  /** The check under way, for a shutdown to wait for. */
+  settled(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    const admin = this.client.singleAttempt.admin();
+    const onAbort = () => void admin.disconnect().catch(() => undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await admin.connect();
+      this.target ??= await this.highWatermarks(admin);
+      for (let first = true; !signal.aborted; first = false) {
+        const behind = await this.behind(admin, this.target);
+        if (behind === 0n) {
+          this.state = { phase: 'caught-up' };
+          this.logger.log('projection caught up with the source topic as it was at start');
+          return;
+        }
+        if (first) this.logger.log(`projection catching up: ${behind} offsets behind the source topic's high watermarks at start; not ready until then`);
+        this.state = { phase: 'catching-up', behind: Number(behind) };
+        await sleep(POLL_INTERVAL_MS, signal).catch(() => undefined);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private async highWatermarks(admin: Admin): Promise<Map<number, bigint>> {
+    const offsets = await admin.fetchTopicOffsets(this.config.topic);
+    return new Map(offsets.map(({ partition, high }) => [partition, BigInt(high)]));
+  }
+
+  /** Offsets between the group's committed offsets and the target, summed over the partitions. */
+  private async behind(admin: Admin, target: Map<number, bigint>): Promise<bigint> {
+    const [committed] = await admin.fetchOffsets({ groupId: this.config.groupId, topics: [this.config.topic] });
+    const position = new Map((committed?.partitions ?? []).map(({ partition, offset }) => [partition, BigInt(offset)]));
+    let behind = 0n;
+    for (const [partition, high] of target) {
+      // -1: nothing committed yet.
+      const at = position.get(partition) ?? -1n;
+      const from = at < 0n ? 0n : at;
+      if (from < high) behind += high - from;
+    }
+    return behind;
+  }
+}
