@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
@@ -125,6 +126,23 @@ describe('the service process', () => {
       encoding: 'utf8',
       timeout: 60_000,
     });
+
+  it('in Node itself, reads fetched batches with the hardened decoder even where kafkajs loaded its fetch decoders first', () => {
+    // jest's module cache ignores deletions, so this runs in a plain node process, on the built code.
+    const script = `
+      import { createRequire } from 'node:module';
+      const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
+      const response = require.resolve('kafkajs/src/protocol/requests/fetch/v11/response.js');
+      require(response);
+      const { hardenKafkajsBatchDecoding } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'kafka', 'kafkajs-hardening.js')).href)});
+      hardenKafkajsBatchDecoding();
+      const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js');
+      console.log(JSON.stringify({ dropped: require.cache[response] === undefined, decoder: decodeMessages.name }));
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ dropped: true, decoder: 'decodeMessagesOneBatchAtATime' });
+  });
 
   it('exits non-zero with one line naming a bad variable', () => {
     const result = run({ AUTH_TOKENS: 't', PORT: 'not-a-port' });

@@ -33,9 +33,10 @@ const MAX_BYTES_PER_FETCH = 16 * 1024 * 1024;
  */
 const STABLE_AFTER_JOIN_MS = 60_000;
 /**
- * The wait between starts: first and largest. Each start that fails on an unreachable Kafka has
- * already spent kafkajs's own connection retries (about 24 s); the cap matters for a consumer that
- * crashes right after each join, which should not hammer the coordinator.
+ * The wait between starts: first and largest. While Kafka is unreachable a start fails at its topic
+ * check, which tries once, so the cap is how often an unreachable Kafka is tried again (and said
+ * so in the log); it also keeps a consumer that crashes right after each join from hammering the
+ * coordinator.
  */
 const RESTART_INITIAL_MS = 1000;
 const RESTART_MAX_MS = 30_000;

@@ -13,7 +13,8 @@ hardenKafkajsBatchDecoding();
 
 /**
  * The service's kafkajs clients, with every compression codec registered (each bounded), header
- * decoding made linear, each fetched batch read on its own, and logs routed to Nest (connection errors throttled while a broker is unreachable).
+ * decoding made linear, each fetched batch read on its own, and logs routed to Nest (connection
+ * errors throttled while a broker is unreachable).
  */
 @Injectable()
 export class KafkaClient {
@@ -28,7 +29,6 @@ export class KafkaClient {
   constructor(config: KafkaConfig) {
     registerCompressionCodecs();
     hardenKafkajsHeaderDecoding();
-    hardenKafkajsBatchDecoding();
     const settings = {
       clientId: config.clientId,
       brokers: config.brokers,

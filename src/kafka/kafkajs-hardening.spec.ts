@@ -57,8 +57,8 @@ describe('kafkajs hardening', () => {
 
   describe('record batch decoding', () => {
     // kafkajs's own, taken before the hardening. (That a fetch response decoder loaded before the
-    // hardening is dropped is checked in Node itself, by the e2e suite: jest's module cache ignores
-    // deletions.)
+    // hardening is dropped is checked in Node itself, by test/app.e2e-spec.ts: jest's module cache
+    // ignores deletions.)
     const kafkajsDecodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js') as (decoder: Codec) => Promise<DecodedRecord[]>;
     let decodeMessages: (decoder: Codec) => Promise<DecodedRecord[]>;
     beforeAll(() => {
