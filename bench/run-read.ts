@@ -97,17 +97,20 @@ async function main(): Promise<void> {
   const produceSeconds = (performance.now() - produceStarted) / 1000;
   log(`produced ${taskIds.length} task events in ${produceSeconds.toFixed(2)} s`);
 
-  const service = await startService({
-    runName: names.name,
-    name: 'service',
-    infra,
-    topic: names.topic,
-    dlqTopic: names.dlqTopic,
-    groupId: serviceGroup,
-    keyPrefix: serviceKeys,
-    token,
-    partitions: settings.partitions,
-  });
+  // Every instance alike: the same topic, group, key prefix and token.
+  const startInstance = (name: string) =>
+    startService({
+      runName: names.name,
+      name,
+      infra,
+      topic: names.topic,
+      dlqTopic: names.dlqTopic,
+      groupId: serviceGroup,
+      keyPrefix: serviceKeys,
+      token,
+      partitions: settings.partitions,
+    });
+  const service = await startInstance('service');
   onCleanup('stop the service', () => service.child.stop());
   log(`service started on port ${service.port} (log: ${service.child.logFile})`);
   const loaded = await waitUntilReadable({ client: service.client, expected, timeoutSeconds: settings.readableTimeoutSeconds, route: settings.route });
@@ -128,17 +131,7 @@ async function main(): Promise<void> {
   const balancers = new Map<number, TestHaproxy>();
   if (THROUGH_HAPROXY) {
     for (let i = 2; i <= Math.max(...settings.haproxyInstances); i++) {
-      const instance = await startService({
-        runName: names.name,
-        name: `service-${i}`,
-        infra,
-        topic: names.topic,
-        dlqTopic: names.dlqTopic,
-        groupId: serviceGroup,
-        keyPrefix: serviceKeys,
-        token,
-        partitions: settings.partitions,
-      });
+      const instance = await startInstance(`service-${i}`);
       onCleanup(`stop service instance ${i}`, () => instance.child.stop());
       instances.push(instance);
       log(`service instance ${i} started on port ${instance.port}`);
