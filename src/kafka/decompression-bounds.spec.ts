@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import kafkajs from 'kafkajs';
+import * as snappy from 'snappyjs';
 import { registerCompressionCodecs } from './compression-codecs.js';
 import { lz4OutputBound, MAX_DECOMPRESSED_BATCH_BYTES, snappyOutputBound, UnreadableBatchError, zstdOutputBound } from './decompression-bounds.js';
 
@@ -56,6 +57,31 @@ describe('decompression bounds', () => {
     // Magic, a descriptor with no single segment, and a window descriptor of 2^(10+21) = 2 GiB.
     const frame = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 21 << 3, 0x01, 0x00, 0x00]);
     expect(() => zstdOutputBound(frame)).toThrow(/window of 2147483648 bytes/);
+  });
+
+  it('refuses a zstd frame that declares a content size beyond the limit, whatever its window, and takes a 128 MiB window (level 22)', () => {
+    // Not single-segment, a 1 KiB window, a 4-byte content size of 2 GiB, then a last raw block of 1 byte.
+    const declared = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x80, 0x00, 0x00, 0x00, 0x00, 0x80, 0x09, 0x00, 0x00, 0x61]);
+    expect(() => zstdOutputBound(declared)).toThrow(/declared content size of 2147483648 bytes/);
+    // A 2^27 window, as `zstd --ultra -22` streams declare, with the same block.
+    const level22 = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 17 << 3, 0x09, 0x00, 0x00, 0x61]);
+    expect(zstdOutputBound(level22)).toBe(1);
+  });
+
+  it('reads xerial-framed snappy (the Java client) of many chunks into one buffer', async () => {
+    const chunks = Array.from({ length: 2000 }, (_, index) => taskLikeBytes(1500 + (index % 7)));
+    const header = Buffer.from([130, 83, 78, 65, 80, 80, 89, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
+    const framed = Buffer.concat([
+      header,
+      ...chunks.flatMap((chunk) => {
+        const compressed = Buffer.from(snappy.compress(chunk));
+        const size = Buffer.alloc(4);
+        size.writeUInt32BE(compressed.length);
+        return [size, compressed];
+      }),
+    ]);
+    const decoded: Buffer = await codecOf(CompressionTypes.Snappy).decompress(framed);
+    expect(decoded.equals(Buffer.concat(chunks))).toBe(true);
   });
 
   it('does not trust the content size an LZ4 frame declares', async () => {

@@ -26,11 +26,17 @@ function broken(codec: string, what: string): UnreadableBatchError {
 
 const ZSTD_MAGIC = 0xfd2fb528;
 const ZSTD_MAX_BLOCK = 128 * 1024;
+/**
+ * The largest window accepted: libzstd's own default decoder limit (2^27). The level-22 streaming
+ * output of Kafka's Java client declares 128 MiB; the decoder allocates the window up front, but
+ * only the pages written are ever resident.
+ */
+const ZSTD_MAX_WINDOW = 2 ** 27;
 
 /**
- * Zstandard (RFC 8878): every frame's window, and the sum of its blocks' largest outputs (a raw or
- * RLE block states its size; a compressed one yields at most min(window, 128 KiB)). The window is
- * bounded too, since the decoder allocates it up front.
+ * Zstandard (RFC 8878): the sum of every frame's blocks' largest outputs (a raw or RLE block
+ * states its size; a compressed one yields at most min(window, 128 KiB)). A declared content size
+ * and the window are bounded too, since the decoder allocates them up front.
  */
 export function zstdOutputBound(data: Uint8Array): number {
   let at = 0;
@@ -66,11 +72,12 @@ export function zstdOutputBound(data: Uint8Array): number {
     }
     need(dictionaryIdBytes + contentSizeBytes);
     at += dictionaryIdBytes;
-    if (singleSegment) {
-      window = readUIntLE(data, at, contentSizeBytes) + (contentSizeBytes === 2 ? 256 : 0);
-    }
+    if (singleSegment) window = readUIntLE(data, at, contentSizeBytes) + (contentSizeBytes === 2 ? 256 : 0);
+    // A declared content size is what the decoder allocates, single segment or not.
+    const contentSize = contentSizeBytes > 0 ? readUIntLE(data, at, contentSizeBytes) + (contentSizeBytes === 2 ? 256 : 0) : 0;
     at += contentSizeBytes;
-    if (window > MAX_DECOMPRESSED_BATCH_BYTES) throw tooLarge('zstd', `a window of ${window} bytes`);
+    if (contentSize > MAX_DECOMPRESSED_BATCH_BYTES) throw tooLarge('zstd', `a declared content size of ${contentSize} bytes`);
+    if (window > ZSTD_MAX_WINDOW) throw tooLarge('zstd', `a window of ${window} bytes`);
     const blockMaximum = Math.min(window, ZSTD_MAX_BLOCK);
     for (let last = 0; !last; ) {
       need(3);
@@ -134,11 +141,15 @@ const XERIAL_HEADER = Buffer.from([130, 83, 78, 65, 80, 80, 89, 0]);
 const XERIAL_CHUNKS_AT = 16;
 
 /**
- * Snappy, raw or in the xerial framing the Java client writes: each raw block starts with its
- * uncompressed length, which the decoder allocates.
+ * Snappy, raw or in the xerial framing the Java client writes: its raw blocks, and what they add up
+ * to once decompressed (each raw block starts with its uncompressed length, which the decoder
+ * allocates).
  */
-export function snappyOutputBound(data: Buffer): number {
-  if (data.length < XERIAL_CHUNKS_AT || !data.subarray(0, 8).equals(XERIAL_HEADER)) return snappyBlockLength(data, 0);
+export function snappyBlocks(data: Buffer): { blocks: Buffer[]; total: number } {
+  if (data.length < XERIAL_CHUNKS_AT || !data.subarray(0, 8).equals(XERIAL_HEADER)) {
+    return { blocks: [data], total: snappyBlockLength(data, 0) };
+  }
+  const blocks: Buffer[] = [];
   let total = 0;
   for (let at = XERIAL_CHUNKS_AT; at + 4 <= data.length; ) {
     const size = data.readUInt32BE(at);
@@ -146,9 +157,15 @@ export function snappyOutputBound(data: Buffer): number {
     if (at + size > data.length) throw broken('snappy', 'chunk ends early');
     total += snappyBlockLength(data, at);
     if (total > MAX_DECOMPRESSED_BATCH_BYTES) throw tooLarge('snappy', `at least ${total} bytes`);
+    blocks.push(data.subarray(at, at + size));
     at += size;
   }
-  return total;
+  return { blocks, total };
+}
+
+/** What snappy data decompresses to at most; see `snappyBlocks`. */
+export function snappyOutputBound(data: Buffer): number {
+  return snappyBlocks(data).total;
 }
 
 function snappyBlockLength(data: Uint8Array, at: number): number {
