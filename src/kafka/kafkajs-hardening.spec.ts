@@ -106,6 +106,24 @@ describe('kafkajs hardening', () => {
       expect(records.at(-1)?.offset).toBe('199999');
     }, 60_000);
 
+    it("keeps an unreadable batch's transaction flags, so kafkajs still filters a batch of an aborted transaction", async () => {
+      const fetched = await fetchedBatches([{ firstOffset: 0, values: [Buffer.from('a')], compression: kafkajs.CompressionTypes.GZIP }]);
+      const at = 4;
+      // Transactional, producer 7; its compressed records replaced by bytes gzip cannot read.
+      fetched.buffer.writeInt16BE(fetched.buffer.readInt16BE(at + 21) | 0x10, at + 21);
+      fetched.buffer.writeBigInt64BE(7n, at + 43);
+      fetched.buffer.fill(0x42, at + 61 + 4);
+      const [record] = (await decodeMessages(fetched)) as unknown as { batchContext: { inTransaction: boolean; producerId: string } }[];
+      expect(unreadableBatchOf(record)).toBeDefined();
+      expect(record.batchContext).toMatchObject({ inTransaction: true, producerId: '7' });
+    });
+
+    it('fails as kafkajs does, rather than going round, when an unreadable batch gives a length that points nowhere', async () => {
+      const fetched = await fetchedBatches([{ firstOffset: 0, values: [Buffer.from('a')], compression: kafkajs.CompressionTypes.GZIP }]);
+      fetched.buffer.writeInt32BE(-12, 4 + 8);
+      await expect(decodeMessages(fetched)).rejects.toThrow();
+    });
+
     it('stops at a partial batch at the end of the fetch, as kafkajs does', async () => {
       const whole = await fetchedBatches([
         { firstOffset: 0, values: [Buffer.from('a')] },

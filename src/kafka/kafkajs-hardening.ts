@@ -68,7 +68,24 @@ export function unreadableBatchOf(message: object): UnreadableBatch | undefined 
 }
 
 /** Record batch v2: where the fields read here sit, from the batch's first byte. */
-const AT = { firstOffset: 0, length: 8, afterLength: 12, magic: 16, attributes: 21, lastOffsetDelta: 23, firstTimestamp: 27, maxTimestamp: 35, records: 57, header: 61 };
+const AT = {
+  firstOffset: 0,
+  length: 8,
+  afterLength: 12,
+  magic: 16,
+  attributes: 21,
+  lastOffsetDelta: 23,
+  firstTimestamp: 27,
+  maxTimestamp: 35,
+  producerId: 43,
+  producerEpoch: 51,
+  firstSequence: 53,
+  records: 57,
+  header: 61,
+};
+const TIMESTAMP_TYPE_FLAG = 0x8;
+const TRANSACTIONAL_FLAG = 0x10;
+const CONTROL_FLAG = 0x20;
 
 /**
  * Makes kafkajs decode each fetched record batch on its own. A batch that cannot be read (it would
@@ -124,6 +141,10 @@ async function decodeMessagesOneBatchAtATime(decoder: KafkajsBatchDecoder): Prom
 /** The one record a batch that could not be read is delivered as, or undefined if its fixed fields are cut off. */
 function placeholderOf(buffer: Buffer, start: number, error: unknown): object | undefined {
   if (start + AT.header > buffer.length) return undefined;
+  // A length that does not reach past the fixed fields, or runs past the fetch, points nowhere to go on from.
+  const length = buffer.readInt32BE(start + AT.length);
+  if (length < AT.header - AT.afterLength || start + AT.afterLength + length > buffer.length) return undefined;
+  const attributes = buffer.readInt16BE(start + AT.attributes);
   const firstOffset = buffer.readBigInt64BE(start + AT.firstOffset);
   const lastOffset = firstOffset + BigInt(buffer.readInt32BE(start + AT.lastOffsetDelta));
   const unreadable: UnreadableBatch = {
@@ -141,18 +162,20 @@ function placeholderOf(buffer: Buffer, start: number, error: unknown): object | 
     value: null,
     headers: {},
     isControlRecord: false,
+    // The batch's own transaction and control flags, so that kafkajs still filters a batch of an
+    // aborted transaction, and sees a control batch for what it is.
     batchContext: {
       firstOffset: unreadable.firstOffset,
       firstTimestamp: buffer.readBigInt64BE(start + AT.firstTimestamp).toString(),
-      partitionLeaderEpoch: 0,
-      inTransaction: false,
-      isControlBatch: false,
+      partitionLeaderEpoch: buffer.readInt32BE(start + AT.afterLength),
+      inTransaction: (attributes & TRANSACTIONAL_FLAG) !== 0,
+      isControlBatch: (attributes & CONTROL_FLAG) !== 0,
       lastOffsetDelta: buffer.readInt32BE(start + AT.lastOffsetDelta),
-      producerId: '-1',
-      producerEpoch: 0,
-      firstSequence: 0,
+      producerId: buffer.readBigInt64BE(start + AT.producerId).toString(),
+      producerEpoch: buffer.readInt16BE(start + AT.producerEpoch),
+      firstSequence: buffer.readInt32BE(start + AT.firstSequence),
       maxTimestamp: buffer.readBigInt64BE(start + AT.maxTimestamp).toString(),
-      timestampType: 0,
+      timestampType: (attributes & TIMESTAMP_TYPE_FLAG) !== 0 ? 1 : 0,
     },
     [UNREADABLE_BATCH]: unreadable,
   };
