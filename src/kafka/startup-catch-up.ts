@@ -1,11 +1,16 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Admin } from 'kafkajs';
+import { LogThrottle } from '../common/log-throttle.js';
+import { RetryBackoff } from '../common/retry-backoff.js';
 import { sleep } from '../common/sleep.js';
 import { KafkaConfig } from '../config/app-config.js';
 import { KafkaClient } from './kafka-client.js';
 
 /** How often the group's committed offsets are compared with the target while catching up. */
 const POLL_INTERVAL_MS = 1000;
+/** The longest wait between checks while Kafka cannot be read. */
+const MAX_RETRY_MS = 10_000;
+const FAILURE_LOG_INTERVAL_MS = 30_000;
 
 export type CatchUpPhase =
   /** The target is not known yet: Kafka has not answered since the service started. */
@@ -39,6 +44,7 @@ export class StartupCatchUp {
   private state: CatchUpSnapshot = { phase: 'pending' };
   private target: Map<number, bigint> | undefined;
   private running: Promise<void> | undefined;
+  private readonly failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MS);
 
   constructor(
     private readonly client: KafkaClient,
@@ -51,16 +57,13 @@ export class StartupCatchUp {
 
   /**
    * Reads the target, unless read already, and follows the group's offsets until they reach it,
-   * in the background. The consumer calls it once its topics exist, and again at each restart; a
-   * check that failed (Kafka unreachable) is tried again then, with the same target.
+   * in the background, through any Kafka failure (retried with backoff, said at most every 30 s)
+   * until the service stops. The consumer calls it once its topics exist, and at each restart; a
+   * check under way goes on.
    */
   follow(signal: AbortSignal): void {
     if (this.state.phase === 'caught-up' || this.running || signal.aborted) return;
-    this.running = this.run(signal)
-      .catch((error: unknown) => {
-        if (!signal.aborted) this.logger.warn(`catch-up check failed, tried again at the consumer's next start: ${(error as Error).message}`);
-      })
-      .finally(() => (this.running = undefined));
+    this.running = this.run(signal).finally(() => (this.running = undefined));
   }
 
   /** The check under way, for a shutdown to wait for. */
@@ -69,20 +72,34 @@ export class StartupCatchUp {
   }
 
   private async run(signal: AbortSignal): Promise<void> {
+    const backoff = new RetryBackoff(POLL_INTERVAL_MS, MAX_RETRY_MS);
+    while (!signal.aborted && this.state.phase !== 'caught-up') {
+      try {
+        await this.checkUntilCaughtUp(signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        const delayMs = backoff.next();
+        if (this.failureLog.take()) this.logger.warn(`catch-up check failed, retrying in ${delayMs} ms: ${(error as Error).message}`);
+        await sleep(delayMs, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private async checkUntilCaughtUp(signal: AbortSignal): Promise<void> {
     const admin = this.client.singleAttempt.admin();
     const onAbort = () => void admin.disconnect().catch(() => undefined);
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await admin.connect();
       this.target ??= await this.highWatermarks(admin);
-      for (let first = true; !signal.aborted; first = false) {
+      while (!signal.aborted) {
         const behind = await this.behind(admin, this.target);
         if (behind === 0n) {
           this.state = { phase: 'caught-up' };
           this.logger.log('projection caught up with the source topic as it was at start');
           return;
         }
-        if (first) this.logger.log(`projection catching up: ${behind} offsets behind the source topic's high watermarks at start; not ready until then`);
+        if (this.state.phase === 'pending') this.logger.log(`projection catching up: ${behind} offsets behind the source topic's high watermarks at start; not ready until then`);
         this.state = { phase: 'catching-up', behind: Number(behind) };
         await sleep(POLL_INTERVAL_MS, signal).catch(() => undefined);
       }
