@@ -308,7 +308,7 @@ describe('TaskEventConsumer', () => {
     const shutdown = consumer.beforeApplicationShutdown();
     await elapse(1000);
     await shutdown;
-    expect(logs).toContainEqual('warn kafka consumer did not stop within 1000 ms; closing anyway');
+    expect(logs).toContainEqual('warn kafka consumer did not stop within 750 ms; closing anyway');
   });
 
   it('after a crash, removes its previous member from the group through connections of its own, and says once that the join would wait for it', async () => {

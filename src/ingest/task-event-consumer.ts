@@ -97,10 +97,10 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     clearTimeout(this.restartTimer);
     clearTimeout(this.stableTimer);
     this.ingest.stopRetrying();
-    // Leave the rest of the shutdown budget to closing Redis and the producers.
-    // The drain has spent its part of the bound before the hooks run (src/lifecycle/graceful-shutdown.ts).
+    // Half of what the drain leaves of the bound; a third of it went to closing HTTP before the hooks
+    // ran (src/lifecycle/graceful-shutdown.ts), so closing Redis and the producers still fits.
     const { shutdownTimeoutMs, shutdownDrainMs } = this.lifecycle;
-    const boundMs = Math.floor(((shutdownTimeoutMs - shutdownDrainMs) * 2) / 3);
+    const boundMs = Math.floor((shutdownTimeoutMs - shutdownDrainMs) / 2);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), boundMs)));
     const outcome = await Promise.race([this.stop().then(() => 'stopped' as const), timedOut]);

@@ -59,8 +59,9 @@ describe('GracefulShutdown', () => {
     expect(steps.calls).toEqual(['drain@0']); // still serving: nothing closed yet
     await elapse(1);
     expect(steps.calls).toEqual(['drain@0', 'closeHttp@5000']);
-    // Half of what the drain leaves of the bound: the other half is for commit and leave.
-    expect(steps.graceMs).toBe(5000);
+    // A third of what the drain leaves of the bound: the consumer's stop takes at most half, and
+    // what is left closes the connections.
+    expect(steps.graceMs).toBe(3333);
 
     await elapse(300);
     expect(steps.calls).toHaveLength(2); // the app waits for the requests in flight
@@ -80,7 +81,7 @@ describe('GracefulShutdown', () => {
     shutdown.onSignal('SIGINT');
     await elapse(0);
     expect(steps.calls).toEqual(['drain@0', 'closeHttp@0']);
-    expect(steps.graceMs).toBe(7500);
+    expect(steps.graceMs).toBe(5000);
   });
 
   it('ignores a second signal', async () => {

@@ -21,7 +21,8 @@ export interface ShutdownSteps {
  *     long enough for the balancer's health check to notice, with `Connection: close` on every
  *     response so that clients and the balancer open their next connection elsewhere;
  *  2. it stops accepting connections, closes the idle ones and answers the requests in flight
- *     (cut after half of what is left of the bound, so that step 3 still fits);
+ *     (cut after a third of what the drain leaves of the bound; step 3 takes at most half, so
+ *     that closing Redis and Kafka still fits);
  *  3. Nest's shutdown hooks: the consumer finishes its batch, commits and leaves the group;
  *     Redis and Kafka connections close;
  *  4. exit 0. Past SHUTDOWN_TIMEOUT_MS, counted from the signal, or on a failure: exit 1.
@@ -66,7 +67,7 @@ export class GracefulShutdown {
     this.steps.beginDrain();
     this.logger.log(`${signal} received; not ready, serving with Connection: close for ${drainMs} ms`);
     if (drainMs > 0) await sleep(drainMs);
-    const graceMs = Math.floor((this.config.shutdownTimeoutMs - drainMs) / 2);
+    const graceMs = Math.floor((this.config.shutdownTimeoutMs - drainMs) / 3);
     await this.steps.closeHttp(graceMs);
     this.logger.log('HTTP server closed; stopping ingest and closing connections');
     await this.steps.closeApp();
