@@ -3,6 +3,7 @@ import kafkajs from 'kafkajs';
 import type { IHeaders, Message, Producer } from 'kafkajs';
 import { KafkaConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
+import { causeChain } from '../kafka/kafka-errors.js';
 import { encodesAsRecord, LinearDefaultPartitioner } from '../kafka/kafkajs-hardening.js';
 import { DeadLetter } from './dead-letter.js';
 import { DeadLetterPublisher } from './dead-letter-publisher.js';
@@ -222,10 +223,7 @@ function forwardableHeaders(consumed: IHeaders | undefined): ForwardableHeaders 
  * record: it rejects, and ingest holds the partition and retries.
  */
 function isRefusedRecord(error: unknown): boolean {
-  for (let cause = error; cause instanceof Error; cause = cause.cause) {
-    if (REFUSED_BY_BROKER.has((cause as Error & { type?: string }).type ?? '')) return true;
-  }
-  return false;
+  return error instanceof Error && causeChain(error).some((cause) => REFUSED_BY_BROKER.has((cause as Error & { type?: string }).type ?? ''));
 }
 
 function where(letter: DeadLetter): string {

@@ -302,7 +302,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
         // Its session expired meanwhile.
         if ((error as { type?: string }).type === 'UNKNOWN_MEMBER_ID') break;
         const delayMs = backoff.next();
-        if (!(error as { retriable?: boolean }).retriable || Date.now() + delayMs > deadline) {
+        if (!isRetriableKafkaError(error) || Date.now() + delayMs > deadline) {
           this.logger.warn(
             `kafka consumer rejoins group ${groupId} as a new member but could not remove its previous member ${memberId}; the join may wait up to ${sessionTimeoutMs} ms for that member's session to expire: ${(error as Error).message}`,
           );

@@ -14,13 +14,20 @@
  */
 export function isRetriableKafkaError(error: unknown): boolean {
   if (!(error instanceof Error)) return true;
-  if (error.name === 'KafkaJSNumberOfRetriesExceeded') return true;
-  const errors = (error as { errors?: unknown }).errors;
-  if (Array.isArray(errors) && errors.length > 0) return errors.every(isRetriableKafkaError);
-  const root = rootCause(error);
-  if (root !== error) return isRetriableKafkaError(root);
-  const { retriable, type } = error as { retriable?: unknown; type?: unknown };
+  // The outermost of these that says anything decides: a wrapper's own kind, else the innermost cause.
+  const chain = causeChain(error);
+  const decisive = chain.find((cause) => cause.name === 'KafkaJSNumberOfRetriesExceeded' || aggregated(cause) !== undefined) ?? chain.at(-1)!;
+  if (decisive.name === 'KafkaJSNumberOfRetriesExceeded') return true;
+  const errors = aggregated(decisive);
+  if (errors) return errors.every(isRetriableKafkaError);
+  const { retriable, type } = decisive as { retriable?: unknown; type?: unknown };
   return retriable !== false || (typeof type === 'string' && CLEARED_BY_A_RESTART.has(type));
+}
+
+/** The errors a `KafkaJSAggregateError` (one per topic of a CreateTopics) holds, if it is one. */
+function aggregated(error: Error): unknown[] | undefined {
+  const errors = (error as { errors?: unknown }).errors;
+  return Array.isArray(errors) && errors.length > 0 ? errors : undefined;
 }
 
 /** Broker errors kafkajs flags as not retriable that a new start (a new join) clears. */
@@ -38,9 +45,9 @@ const CLEARED_BY_A_RESTART = new Set([
  */
 export function describeKafkaError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const errors = (error as { errors?: unknown }).errors;
-  if (Array.isArray(errors) && errors.length > 0) return errors.map(describeKafkaError).join('; ');
-  const root = rootCause(error);
+  const errors = aggregated(error);
+  if (errors) return errors.map(describeKafkaError).join('; ');
+  const root = causeChain(error).at(-1)!;
   const { type, topic } = root as { type?: unknown; topic?: unknown };
   const where = typeof topic === 'string' ? `topic ${topic}: ` : '';
   const what = typeof type === 'string' ? `${type} (${root.message})` : root.message;
@@ -60,8 +67,10 @@ const HINTS: Record<string, string> = {
   UNSUPPORTED_VERSION: 'the broker is too old for this client',
 };
 
-function rootCause(error: Error): Error {
-  let root = error;
-  for (let depth = 0; depth < 10 && root.cause instanceof Error && root.cause !== root; depth += 1) root = root.cause;
-  return root;
+/** `error` and the errors it wraps, outermost first; at most 10, whatever a cycle of causes. */
+export function causeChain(error: Error): Error[] {
+  const chain = [error];
+  for (let cause = error.cause; cause instanceof Error && chain.length < 10 && !chain.includes(cause); cause = cause.cause) chain.push(cause);
+  return chain;
 }
+
