@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import kafkajs, { type Kafka } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import { KafkaConfig } from '../config/app-config.js';
 import { registerCompressionCodecs } from './compression-codecs.js';
 import { kafkaLogCreator } from './kafka-log.js';
@@ -39,5 +39,23 @@ export class KafkaClient {
     };
     this.kafka = new kafkajs.Kafka({ ...settings, retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 8 } });
     this.singleAttempt = new kafkajs.Kafka({ ...settings, retry: { retries: 0 } });
+  }
+
+  /**
+   * Runs `work` with a connected single-attempt admin client, and disconnects it after; `signal`
+   * disconnects it at once, which ends the attempt under way.
+   */
+  async withAdmin<T>(signal: AbortSignal | undefined, work: (admin: Admin) => Promise<T>): Promise<T> {
+    signal?.throwIfAborted();
+    const admin = this.singleAttempt.admin();
+    const onAbort = () => void admin.disconnect().catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await admin.connect();
+      return await work(admin);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 }

@@ -40,7 +40,7 @@ describe('StartupCatchUp', () => {
   beforeEach(() => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     admin = new FakeAdmin();
-    catchUp = new StartupCatchUp({ singleAttempt: { admin: () => admin } } as unknown as KafkaClient, config);
+    catchUp = new StartupCatchUp({ singleAttempt: { admin: () => admin }, withAdmin: KafkaClient.prototype.withAdmin } as unknown as KafkaClient, config);
     stopping = new AbortController();
   });
 

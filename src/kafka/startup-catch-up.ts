@@ -86,11 +86,7 @@ export class StartupCatchUp {
   }
 
   private async checkUntilCaughtUp(signal: AbortSignal): Promise<void> {
-    const admin = this.client.singleAttempt.admin();
-    const onAbort = () => void admin.disconnect().catch(() => undefined);
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      await admin.connect();
+    await this.client.withAdmin(signal, async (admin) => {
       this.target ??= await this.highWatermarks(admin);
       while (!signal.aborted) {
         const behind = await this.behind(admin, this.target);
@@ -103,10 +99,7 @@ export class StartupCatchUp {
         this.state = { phase: 'catching-up', behind: Number(behind) };
         await sleep(POLL_INTERVAL_MS, signal).catch(() => undefined);
       }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      await admin.disconnect().catch(() => undefined);
-    }
+    });
   }
 
   private async highWatermarks(admin: Admin): Promise<Map<number, bigint>> {

@@ -30,14 +30,9 @@ export class TopicProvisioner {
 
   /** Ensures both topics exist. `signal` ends the admin client's connection retries at once. */
   async ensureTopics(signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
     const { topic, dlqTopic, topicPartitions, replicationFactor } = this.config;
     // One attempt: the caller's loop retries, with its backoff, and a stop ends the attempt at once.
-    const admin = this.client.singleAttempt.admin();
-    const onAbort = () => void admin.disconnect().catch(() => undefined);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await admin.connect();
+    await this.client.withAdmin(signal, async (admin) => {
       const existing = new Set(await admin.listTopics());
       const wanted: ITopicConfig[] = [
         {
@@ -62,9 +57,6 @@ export class TopicProvisioner {
       if (wanted.length === 0) return;
       await admin.createTopics({ topics: wanted, waitForLeaders: true });
       this.logger.log(`created topics: ${wanted.map((spec) => `${spec.topic} (${spec.numPartitions} partitions)`).join(', ')}`);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      await admin.disconnect();
-    }
+    });
   }
 }
