@@ -245,6 +245,20 @@ describe('KafkaDeadLetterPublisher', () => {
     expect(heartbeats).toBeGreaterThanOrEqual(7 + Math.ceil(Math.log2(500)));
   });
 
+  it('logs the first 20 letters of a publish one by one and counts the rest by reason in one line', async () => {
+    const lines: string[] = [];
+    Logger.overrideLogger({ log: () => undefined, error: () => undefined, warn: (message: string) => void lines.push(message) });
+    try {
+      const letters = Array.from({ length: 1200 }, (_, index) => ({ ...letter(String(index), 10, 10), reason: index % 3 === 0 ? 'INVALID_JSON: value is not JSON' : 'INVALID_FIELDS: status' }));
+      await publisher.publish(letters);
+    } finally {
+      Logger.overrideLogger(false);
+    }
+    expect(lines).toHaveLength(21);
+    expect(lines[0]).toBe('dead-lettered tasks partition 0 offset 0: INVALID_JSON: value is not JSON');
+    expect(lines[20]).toBe('dead-lettered 1180 more of tasks partition 0, by reason: INVALID_FIELDS 787, INVALID_JSON 393');
+  });
+
   it('sends at most 500 letters per request, heartbeating between requests: kafkajs groups a request in quadratic time', async () => {
     const letters = Array.from({ length: 1200 }, (_, index) => letter(String(index), 10, 10));
     let heartbeats = 0;

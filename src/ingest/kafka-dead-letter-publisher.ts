@@ -23,6 +23,8 @@ const RUNGS: readonly Rung[] = ['whole', 'without value', 'without value and hea
  * process 5 s), and a batch of small invalid events may hold hundreds of thousands.
  */
 const LETTERS_PER_REQUEST = 500;
+/** Dead letters of one publish logged one by one; the others are counted in one line. */
+const LETTERS_LOGGED_PER_PUBLISH = 20;
 
 /**
  * `DeadLetterPublisher` on Kafka: dead letters go to `KAFKA_DLQ_TOPIC`, keyed as the source
@@ -76,7 +78,7 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
       if (start > 0) await heartbeat();
       await this.sendGroup(encodable.slice(start, start + LETTERS_PER_REQUEST), sent, heartbeat);
     }
-    for (const [letter, rung] of sent) this.report(letter, rung);
+    this.report(sent);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -146,10 +148,26 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
     return undefined;
   }
 
-  private report(letter: DeadLetter, rung: Rung | undefined): void {
-    if (rung === undefined) return;
-    const note = rung === 'whole' ? '' : ` (sent ${rung}: too large or unencodable for ${this.topic})`;
-    this.logger.warn(`dead-lettered ${where(letter)}: ${letter.reason}${note}`);
+  /**
+   * One line per dead letter, for the first LETTERS_LOGGED_PER_PUBLISH; the rest of the publish in
+   * one line counting them by reason, so that a batch of 200,000 invalid events logs 21 lines.
+   */
+  private report(sent: Map<DeadLetter, Rung | undefined>): void {
+    const delivered = [...sent].filter((entry): entry is [DeadLetter, Rung] => entry[1] !== undefined);
+    for (const [letter, rung] of delivered.slice(0, LETTERS_LOGGED_PER_PUBLISH)) {
+      const note = rung === 'whole' ? '' : ` (sent ${rung}: too large or unencodable for ${this.topic})`;
+      this.logger.warn(`dead-lettered ${where(letter)}: ${letter.reason}${note}`);
+    }
+    const rest = delivered.slice(LETTERS_LOGGED_PER_PUBLISH).map(([letter]) => letter);
+    if (rest.length === 0) return;
+    const byCode = new Map<string, number>();
+    for (const { reason } of rest) {
+      const code = reason.split(':')[0];
+      byCode.set(code, (byCode.get(code) ?? 0) + 1);
+    }
+    const codes = [...byCode].map(([code, count]) => `${code} ${count}`).join(', ');
+    const partitions = [...new Set(rest.map(({ topic, partition }) => `${topic} partition ${partition}`))].join(', ');
+    this.logger.warn(`dead-lettered ${rest.length} more of ${partitions}, by reason: ${codes}`);
   }
 }
 
