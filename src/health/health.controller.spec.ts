@@ -38,6 +38,8 @@ describe('HealthController (readiness logic, behind fakes of Redis and the gener
   let ping: () => Promise<string>;
   let generation: number | undefined;
   let catchUp: CatchUpSnapshot;
+  /** The rest of the pointer as the instance last read it. */
+  let rebuildPointer: Record<string, unknown>;
 
   const ready = async () => {
     const res = new RecordedResponse();
@@ -51,6 +53,7 @@ describe('HealthController (readiness logic, behind fakes of Redis and the gener
     ping = async () => 'PONG';
     generation = 1;
     catchUp = { phase: 'caught-up' };
+    rebuildPointer = {};
     const module = await Test.createTestingModule({
       imports: [TerminusModule.forRoot({ logger: false })],
       controllers: [HealthController],
@@ -67,6 +70,7 @@ describe('HealthController (readiness logic, behind fakes of Redis and the gener
               if (generation === undefined) throw new ProjectionUnavailableError('generation pointer not read yet');
               return generation;
             },
+            snapshot: () => ({ current: generation, ...rebuildPointer }),
           },
         },
       ],
@@ -91,6 +95,14 @@ describe('HealthController (readiness logic, behind fakes of Redis and the gener
       projection: { status: 'up', generation: 1, catchUp: 'caught-up' },
       kafka: { status: 'up', phase: 'consuming', partitions: [0, 2] },
     });
+  });
+
+  it('reports a rebuild under way and stays ready: reads are served from the current generation', async () => {
+    const rebuild = { generation: 2, phase: 'replaying', percent: 41.5, updatedAt: 1_700_000_000_000 };
+    rebuildPointer = { building: 2, rebuild };
+    const res = await ready();
+    expect(res.status).toBe(200);
+    expect(res.body.details.projection).toEqual({ status: 'up', generation: 1, building: 2, rebuild, catchUp: 'caught-up' });
   });
 
   describe('cold start', () => {

@@ -21,7 +21,7 @@ export const REDIS_PING_TIMEOUT_MS = 500;
  *  - `projection`: the generation reads are served from is known, and the projection has caught up
  *    with the source topic as it was when this instance started (cold start, StartupCatchUp); if
  *    Kafka has not answered since the start (`retrying`, `failed`), that cannot be known and reads
- *    are served from what Redis holds;
+ *    are served from what Redis holds; the body also shows a rebuild under way (or the last one);
  *  - `kafka`: the consumer's phase, reported and never `down`: reads are served from Redis, so
  *    Kafka being unreachable (`retrying`) or misconfigured (`failed`) makes it `degraded`, which
  *    the body shows and the status (200) does not.
@@ -71,14 +71,18 @@ export class ReadinessIndicators {
     } catch (error) {
       return check.down({ message: error instanceof Error ? error.message : String(error) });
     }
+    // A rebuild under way (or the last one) is reported, and never makes the instance unready:
+    // reads are served from the current generation throughout.
+    const { building, previous, rebuild } = this.generations.snapshot();
+    const pointer = { generation, ...(building !== undefined && { building }), ...(previous !== undefined && { previous }), ...(rebuild && { rebuild }) };
     const { phase, behind } = this.catchUp.snapshot();
-    if (phase === 'caught-up') return check.up({ generation, catchUp: phase });
+    if (phase === 'caught-up') return check.up({ ...pointer, catchUp: phase });
     if (phase === 'catching-up') {
-      return check.down({ generation, catchUp: phase, behind, message: `catching up: ${behind} offsets behind the source topic's high watermarks at start` });
+      return check.down({ ...pointer, catchUp: phase, behind, message: `catching up: ${behind} offsets behind the source topic's high watermarks at start` });
     }
     const kafka = this.ingest.snapshot().phase;
-    if (kafka === 'retrying' || kafka === 'failed') return check.up({ generation, catchUp: 'unknown: Kafka has not answered since the start' });
-    return check.down({ generation, catchUp: phase, message: "waiting for the source topic's high watermarks at start" });
+    if (kafka === 'retrying' || kafka === 'failed') return check.up({ ...pointer, catchUp: 'unknown: Kafka has not answered since the start' });
+    return check.down({ ...pointer, catchUp: phase, message: "waiting for the source topic's high watermarks at start" });
   }
 
   kafka(): HealthIndicatorResult<'kafka'> {

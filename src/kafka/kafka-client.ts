@@ -52,6 +52,9 @@ export class KafkaClient {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await admin.connect();
+      // Learns the brokers: a connected admin knows only the seed broker, and a group request
+      // (fetchOffsets) on it finds "no brokers in the broker pool" when it may not retry.
+      await admin.describeCluster();
       return await work(admin);
     } finally {
       signal?.removeEventListener('abort', onAbort);

@@ -12,6 +12,7 @@ class FakeAdmin {
   connected = false;
   connect = async () => void (this.connected = true);
   disconnect = async () => void (this.connected = false);
+  describeCluster = async () => ({ brokers: [], controller: null, clusterId: 'fake' });
   fetchTopicOffsets = async () => {
     this.maybeFail();
     return Object.entries(this.high).map(([partition, high]) => ({ partition: Number(partition), high: String(high), low: '0', offset: String(high) }));

@@ -1,9 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { Admin } from 'kafkajs';
 import { LogThrottle } from '../common/log-throttle.js';
 import { RetryBackoff } from '../common/retry-backoff.js';
 import { sleep } from '../common/sleep.js';
 import { KafkaConfig } from '../config/app-config.js';
+import { committedOffsets, highWatermarks, offsetsBehind, PartitionOffsets } from './group-offsets.js';
 import { KafkaClient } from './kafka-client.js';
 
 /** How often the group's committed offsets are compared with the target while catching up. */
@@ -42,7 +42,7 @@ export interface CatchUpSnapshot {
 export class StartupCatchUp {
   private readonly logger = new Logger('CatchUp');
   private state: CatchUpSnapshot = { phase: 'pending' };
-  private target: Map<number, bigint> | undefined;
+  private target: PartitionOffsets | undefined;
   private running: Promise<void> | undefined;
   private readonly failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MS);
 
@@ -87,9 +87,9 @@ export class StartupCatchUp {
 
   private async checkUntilCaughtUp(signal: AbortSignal): Promise<void> {
     await this.client.withAdmin(signal, async (admin) => {
-      this.target ??= await this.highWatermarks(admin);
+      this.target ??= await highWatermarks(admin, this.config.topic);
       while (!signal.aborted) {
-        const behind = await this.behind(admin, this.target);
+        const behind = offsetsBehind(await committedOffsets(admin, this.config.groupId, this.config.topic), this.target);
         if (behind === 0n) {
           this.state = { phase: 'caught-up' };
           this.logger.log('projection caught up with the source topic as it was at start');
@@ -100,24 +100,5 @@ export class StartupCatchUp {
         await sleep(POLL_INTERVAL_MS, signal).catch(() => undefined);
       }
     });
-  }
-
-  private async highWatermarks(admin: Admin): Promise<Map<number, bigint>> {
-    const offsets = await admin.fetchTopicOffsets(this.config.topic);
-    return new Map(offsets.map(({ partition, high }) => [partition, BigInt(high)]));
-  }
-
-  /** Offsets between the group's committed offsets and the target, summed over the partitions. */
-  private async behind(admin: Admin, target: Map<number, bigint>): Promise<bigint> {
-    const [committed] = await admin.fetchOffsets({ groupId: this.config.groupId, topics: [this.config.topic] });
-    const position = new Map((committed?.partitions ?? []).map(({ partition, offset }) => [partition, BigInt(offset)]));
-    let behind = 0n;
-    for (const [partition, high] of target) {
-      // -1: nothing committed yet.
-      const at = position.get(partition) ?? -1n;
-      const from = at < 0n ? 0n : at;
-      if (from < high) behind += high - from;
-    }
-    return behind;
   }
 }

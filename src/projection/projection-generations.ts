@@ -1,70 +1,180 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Cluster } from 'ioredis';
 import { RedisConfig } from '../config/app-config.js';
-import { RedisConnection } from '../redis/redis-connection.js';
+import { RedisClient, RedisConnection } from '../redis/redis-connection.js';
+import { GenerationSource } from './generation-source.js';
 import { ProjectionKeys } from './projection-keys.js';
 import { ProjectionUnavailableError } from './projection-unavailable.error.js';
+import { InstanceHeartbeat, RebuildSummary } from './instance-heartbeat.js';
 
-const REFRESH_INTERVAL_MS = 1000;
+/** The periodic re-read of the pointer, besides the one a pub/sub message triggers. */
+export const POINTER_REFRESH_MS = 1000;
+/**
+ * A heartbeat outlives this many refreshes. A rebuild stops waiting for an instance whose
+ * heartbeat has expired (it is gone), so an instance must not write longer than that on what it
+ * last read: see WRITE_POINTER_MAX_AGE_MS.
+ */
+export const HEARTBEAT_TTL_MS = 10_000;
+/**
+ * Writes stop (the batch is retried) when the pointer was last read longer ago than this, under
+ * HEARTBEAT_TTL_MS: an instance cut off from Redis long enough for a rebuild to stop counting it
+ * never writes on a pointer that missed an announced generation.
+ */
+export const WRITE_POINTER_MAX_AGE_MS = HEARTBEAT_TTL_MS / 2;
 
 /**
- * Tracks the generation pointer: `current` is what reads use; `building` (during a rebuild) is
- * written by live ingest too. Cached in process and refreshed in the background, so a read costs
- * no extra round trip for it.
+ * Follows the generation pointer: `current` is what reads use; `building` (during a rebuild) and
+ * `previous` (after a rebuild's flip, until every instance has moved on) are written by live
+ * ingest too. Cached in process, so a read costs no extra round trip for it; re-read every second
+ * and at once when the rebuild publishes a change (one subscriber connection per instance; after
+ * every (re)subscribe the pointer is re-read, since pub/sub loses what was sent meanwhile).
+ *
+ * After every read of the pointer the instance writes its heartbeat: which generations it reads
+ * and writes. A rebuild moves on only once every live heartbeat confirms the change it made.
  */
 @Injectable()
-export class ProjectionGenerations implements OnModuleInit, OnApplicationShutdown {
+export class ProjectionGenerations extends GenerationSource implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ProjectionGenerations.name);
   private readonly keys: ProjectionKeys;
+  readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private current: number | undefined;
   private building: number | undefined;
+  private previous: number | undefined;
+  private rebuild: RebuildSummary | undefined;
+  private currentSince = 0;
+  private readAt = 0;
   private timer: NodeJS.Timeout | undefined;
+  private subscriber: RedisClient | undefined;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private stopped = false;
 
   constructor(
     private readonly redis: RedisConnection,
     config: RedisConfig,
   ) {
+    super();
     this.keys = new ProjectionKeys(config.keyPrefix);
   }
 
   async onModuleInit(): Promise<void> {
     await this.refresh().catch((error: Error) => this.logger.warn(`generation pointer not read yet: ${error.message}`));
-    this.timer = setInterval(() => void this.refresh().catch(() => undefined), REFRESH_INTERVAL_MS);
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), POINTER_REFRESH_MS);
     this.timer.unref();
+    this.subscribe();
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
+    this.subscriber?.disconnect();
+    // Stops counting at once rather than when the heartbeat expires; best effort.
+    const client = this.redis.client;
+    if (client.status === 'ready') await Promise.all([client.del(this.keys.instance(this.instanceId)), client.srem(this.keys.instances, this.instanceId)]).catch(() => undefined);
   }
 
-  /** The generation reads are served from. */
   currentGeneration(): number {
     if (this.current === undefined) throw new ProjectionUnavailableError('generation pointer not read yet');
     return this.current;
   }
 
-  /** The generations every applied event must reach: current, and building while a rebuild runs. */
   writeGenerations(): number[] {
     const current = this.currentGeneration();
-    return this.building !== undefined && this.building !== current ? [current, this.building] : [current];
+    const age = Date.now() - this.readAt;
+    if (age > WRITE_POINTER_MAX_AGE_MS) throw new ProjectionUnavailableError(`generation pointer last read ${age} ms ago; writes wait for a fresh read`);
+    return [...new Set([this.building, current, this.previous].filter((generation) => generation !== undefined))].sort((a, b) => b - a);
   }
 
-  async refresh(): Promise<void> {
+  /** The pointer as this instance last read it, for the readiness body. */
+  snapshot(): { current?: number; building?: number; previous?: number; rebuild?: RebuildSummary } {
+    return { current: this.current, building: this.building, previous: this.previous, rebuild: this.rebuild };
+  }
+
+  /** Re-reads the pointer; a call while a read is under way makes it read once more after. */
+  refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = this.read().finally(() => {
+      this.refreshing = undefined;
+      if (this.refreshAgain && !this.stopped) {
+        this.refreshAgain = false;
+        void this.refresh().catch(() => undefined);
+      }
+    });
+    return this.refreshing;
+  }
+
+  private async read(): Promise<void> {
     const client = this.redis.client;
-    let [current, building] = await client.hmget(this.keys.generationPointer, 'current', 'building');
+    const pointer = this.keys.generationPointer;
+    let [current, building, previous, rebuild] = await client.hmget(pointer, 'current', 'building', 'previous', 'rebuild');
     if (current === null) {
       // The first instance to start sets generation 1; later ones keep what is there.
-      await client.hsetnx(this.keys.generationPointer, 'current', '1');
-      [current, building] = await client.hmget(this.keys.generationPointer, 'current', 'building');
+      await client.hsetnx(pointer, 'current', '1');
+      [current, building, previous, rebuild] = await client.hmget(pointer, 'current', 'building', 'previous', 'rebuild');
     }
     const next = generationOf(current);
     // A pointer that is not a generation must not send reads and writes to made-up keys.
-    if (next === undefined) throw new Error(`generation pointer ${this.keys.generationPointer} holds no generation: current=${current}`);
+    if (next === undefined) throw new Error(`generation pointer ${pointer} holds no generation: current=${current}`);
+    const nextBuilding = generationOf(building);
+    if (nextBuilding !== this.building) {
+      this.logger.log(nextBuilding === undefined ? `no longer writing generation ${this.building}` : `rebuild under way: writing generation ${nextBuilding} too`);
+    }
     if (this.current !== undefined && next !== this.current) this.logger.log(`serving generation ${next} (was ${this.current})`);
+    if (next !== this.current) this.currentSince = Date.now();
     this.current = next;
-    this.building = generationOf(building);
+    this.building = nextBuilding;
+    this.previous = generationOf(previous);
+    this.rebuild = summaryOf(rebuild);
+    this.readAt = Date.now();
+    await this.beat(client);
+  }
+
+  private async beat(client: RedisClient): Promise<void> {
+    const heartbeat: InstanceHeartbeat = {
+      id: this.instanceId,
+      current: this.current!,
+      writes: this.writeGenerations(),
+      currentSince: this.currentSince,
+      at: this.readAt,
+    };
+    await Promise.all([
+      client.set(this.keys.instance(this.instanceId), JSON.stringify(heartbeat), 'PX', HEARTBEAT_TTL_MS),
+      client.sadd(this.keys.instances, this.instanceId),
+    ]);
+  }
+
+  /** One subscriber connection; on every (re)connect it subscribes again and re-reads the pointer. */
+  private subscribe(): void {
+    const client = this.redis.client;
+    const subscriber: RedisClient = client instanceof Cluster ? client.duplicate() : client.duplicate();
+    this.subscriber = subscriber;
+    subscriber.on('error', () => undefined); // the main connection reports Redis being unreachable
+    subscriber.on('message', () => void this.refresh().catch(() => undefined));
+    subscriber.on('ready', () => {
+      void subscriber
+        .subscribe(this.keys.pointerChannel)
+        .then(() => this.refresh())
+        .catch(() => undefined);
+    });
+    void subscriber.connect().catch(() => undefined);
   }
 }
 
 function generationOf(value: string | null): number | undefined {
   return value !== null && /^[1-9][0-9]{0,8}$/.test(value) ? Number(value) : undefined;
+}
+
+function summaryOf(value: string | null): RebuildSummary | undefined {
+  if (value === null) return undefined;
+  try {
+    const { generation, phase, percent, updatedAt } = JSON.parse(value) as RebuildSummary;
+    return { generation, phase, percent, updatedAt };
+  } catch {
+    return undefined;
+  }
 }

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { Result } from 'ioredis';
 import { ProjectionConfig, RedisConfig } from '../config/app-config.js';
 import { RedisConnection } from '../redis/redis-connection.js';
-import { ProjectionGenerations } from './projection-generations.js';
+import { GenerationSource } from './generation-source.js';
 import { ProjectionKeys } from './projection-keys.js';
 import { ProjectionUnavailableError } from './projection-unavailable.error.js';
 import { StoredTask } from './stored-task.js';
@@ -34,7 +34,7 @@ export class RedisTaskProjection extends TaskProjection {
 
   constructor(
     private readonly redis: RedisConnection,
-    private readonly generations: ProjectionGenerations,
+    private readonly generations: GenerationSource,
     redisConfig: RedisConfig,
     projectionConfig: ProjectionConfig,
   ) {
@@ -47,14 +47,17 @@ export class RedisTaskProjection extends TaskProjection {
 
   async applyBatch(events: readonly TaskEvent[]): Promise<ApplyResult> {
     const latest = latestPerTask(events);
-    const generations = this.generations.writeGenerations();
     const client = this.redis.client;
-    // Issued in one tick: auto-pipelining sends them as one write, one round trip, and as
-    // single-key commands they split across Redis Cluster slots.
-    const replies: Promise<number>[] = [];
-    for (const generation of generations) {
-      for (const event of latest) {
-        replies.push(
+    let applied = 0;
+    let generations: number[] = [];
+    try {
+      generations = this.generations.writeGenerations();
+      // Newest generation first, one generation per round trip (usually there is only one): a
+      // reader that moves to a newer generation finds there whatever it saw in the older one.
+      for (const generation of generations) {
+        // Issued in one tick: auto-pipelining sends them as one write, one round trip, and as
+        // single-key commands they split across Redis Cluster slots.
+        const replies = latest.map((event) =>
           client.applyTaskEvent(
             this.keys.task(generation, event.taskId),
             event.partition,
@@ -64,17 +67,13 @@ export class RedisTaskProjection extends TaskProjection {
             event.value === null ? this.tombstoneTtlMs : 0,
           ),
         );
+        for (const reply of await Promise.all(replies)) applied += reply;
       }
-    }
-    let applied: number[];
-    try {
-      applied = await Promise.all(replies);
       await this.redis.replicated();
     } catch (error) {
-      throw new ProjectionUnavailableError(error);
+      throw error instanceof ProjectionUnavailableError ? error : new ProjectionUnavailableError(error);
     }
-    const count = applied.reduce((sum, reply) => sum + reply, 0);
-    return { applied: count, stale: events.length * generations.length - count };
+    return { applied, stale: events.length * generations.length - applied };
   }
 
   async get(taskId: string): Promise<StoredTask | null> {

@@ -35,7 +35,7 @@ export class ProjectionHarness {
 
   /** Closes the connection, as the app's shutdown does. */
   async close(): Promise<void> {
-    this.generations.onApplicationShutdown();
+    await this.generations.onApplicationShutdown();
     await this.connection.onApplicationShutdown();
   }
 }
