@@ -33,8 +33,9 @@ const MIN_SHUTDOWN_AFTER_DRAIN_MS = 1000;
 /**
  * Validates the environment and returns the typed configuration. Throws `ConfigError` whose
  * message is one line naming each bad variable. Values are never echoed: some are secrets.
+ * `auth: false` skips the rule that some token be configured, for a process that serves no requests.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, { auth: checkAuth = true }: { auth?: boolean } = {}): AppConfig {
   const raw: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined && value !== '') raw[name] = value;
@@ -55,7 +56,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     }),
   );
   const auth = { tokens, keys, jwtSecret: parsed.AUTH_JWT_SECRET, jwtTtlSeconds: parsed.AUTH_JWT_TTL_SECONDS };
-  assertAuthConfig(auth, (index) => (index < inlineTokens.length ? 'AUTH_TOKENS' : 'AUTH_TOKENS_FILE'));
+  // The rebuild command serves no requests: it runs with the service's environment, or without auth.
+  if (checkAuth) assertAuthConfig(auth, (index) => (index < inlineTokens.length ? 'AUTH_TOKENS' : 'AUTH_TOKENS_FILE'));
   if (parsed.INGEST_RETRY_INITIAL_MS > parsed.INGEST_RETRY_MAX_MS) {
     throw new ConfigError('invalid configuration: INGEST_RETRY_INITIAL_MS must not exceed INGEST_RETRY_MAX_MS');
   }

@@ -15,7 +15,7 @@ import { IngestService } from './ingest.service.js';
  * Redis round trip. Measured on 2 cores, 1, 2 and 4 were within noise of each other: ingest is
  * bound by Redis and CPU there, not by waiting.
  */
-const PARTITIONS_CONSUMED_CONCURRENTLY = 2;
+export const PARTITIONS_CONSUMED_CONCURRENTLY = 2;
 /** Fetch long-poll: short, so a stop does not wait long for an idle fetch to return. */
 const MAX_FETCH_WAIT_MS = 1000;
 /**
@@ -26,6 +26,8 @@ const MAX_FETCH_WAIT_MS = 1000;
  */
 const MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 const MAX_BYTES_PER_FETCH = 16 * 1024 * 1024;
+/** How the source topic is fetched, by live ingest and by a rebuild's replay alike. */
+export const FETCH_SETTINGS = { maxWaitTimeInMs: MAX_FETCH_WAIT_MS, maxBytesPerPartition: MAX_BYTES_PER_PARTITION, maxBytes: MAX_BYTES_PER_FETCH } as const;
 /**
  * A consumer that stays up this long after joining its group has shown that it works: only then
  * does the backoff between restarts start over. A crash that recurs right after every join keeps
@@ -194,9 +196,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
       groupId,
       sessionTimeout: sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 3)),
-      maxWaitTimeInMs: MAX_FETCH_WAIT_MS,
-      maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
-      maxBytes: MAX_BYTES_PER_FETCH,
+      ...FETCH_SETTINGS,
       allowAutoTopicCreation: false,
       retry: {
         retries: 5,

@@ -1,0 +1,173 @@
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { ConsoleLogger, INestApplicationContext, LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfig } from '../config/load-config.js';
+import { InstanceRegistry } from './instance-registry.js';
+import { LockHeldError } from './rebuild-lock.js';
+import { RebuildModule } from './rebuild.module.js';
+import { RebuildPointer } from './rebuild-pointer.js';
+import { describeInstance, InsufficientMemoryError, RebuildService, StoppedByAbortError } from './rebuild.service.js';
+import { describe } from './rebuild-progress.js';
+
+/** Exit codes (README, "Rebuilding the projection"). */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  /** Stopped by `rebuild abort`. */
+  aborted: 3,
+  usage: 64,
+  /** Redis's maxmemory cannot hold two generations. */
+  memory: 69,
+  /** Another rebuild holds the lock. */
+  locked: 75,
+  config: 78,
+  /** Stopped by SIGINT or SIGTERM; run again to resume. */
+  interrupted: 130,
+} as const;
+
+const USAGE = `usage: npm run rebuild -- [start|status|abort] [options]
+  start (default)        rebuild the projection from the source topic, then flip reads to it;
+                         resumes a rebuild that was stopped
+  status                 the generation pointer, the rebuild's state and the running instances
+  abort                  stop a rebuild under way (or left behind) and delete what it built
+options:
+  --max-rate N           start: replay at most N events per second (default: as fast as Redis takes them)
+  --ignore-memory        start: start even though Redis's maxmemory looks too small for two generations
+  --json                 status: print JSON
+The service's environment configures it (KAFKA_*, REDIS_*); AUTH_* are not needed.`;
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { 'max-rate': { type: 'string' }, 'ignore-memory': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  const command = positionals[0] ?? 'start';
+  if (positionals.length > 1 || !['start', 'status', 'abort'].includes(command)) return usage(`unknown command: ${positionals.join(' ')}`);
+  let maxEventsPerSecond: number | undefined;
+  if (values['max-rate'] !== undefined) {
+    maxEventsPerSecond = Number(values['max-rate']);
+    if (!/^[1-9][0-9]{0,9}$/.test(values['max-rate'])) return usage('--max-rate must be a whole number of events per second, at least 1');
+  }
+
+  let config;
+  try {
+    config = loadConfig(process.env, { auth: false });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`rebuild: ${error.message}\n`);
+    return EXIT.config;
+  }
+
+  // `status` prints only its answer; the others log what they do, without Nest's start-up lines.
+  const levels = command === 'status' ? LEVELS.slice(0, 3) : LEVELS.slice(0, LEVELS.indexOf(config.lifecycle.logLevel) + 1);
+  const app = await NestFactory.createApplicationContext(RebuildModule.forRoot(config), { abortOnError: false, logger: new CommandLogger({ logLevels: levels }) });
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) return;
+    process.stderr.write(`\nrebuild: ${signal}: stopping; run it again to resume\n`);
+    interrupt.abort(new Error(`stopped by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await run(app, command, { maxEventsPerSecond, ignoreMemory: values['ignore-memory'] ?? false, json: values.json ?? false }, interrupt.signal);
+  } finally {
+    await app.close();
+  }
+}
+
+/** Nest's console logger without its start-up lines, which say nothing to whoever runs a command. */
+class CommandLogger extends ConsoleLogger {
+  override log(message: unknown, context?: string): void {
+    if (context === 'NestFactory' || context === 'InstanceLoader') return;
+    super.log(message, context);
+  }
+}
+
+async function run(
+  app: INestApplicationContext,
+  command: string,
+  options: { maxEventsPerSecond?: number; ignoreMemory: boolean; json: boolean },
+  signal: AbortSignal,
+): Promise<number> {
+  const rebuild = app.get(RebuildService);
+  try {
+    if (command === 'status') return await status(app, options.json);
+    if (command === 'abort') {
+      const outcome = await rebuild.abort(signal);
+      if (outcome.kind === 'nothing') process.stdout.write(`rebuild: nothing to abort: ${outcome.reason}\n`);
+      return EXIT.ok;
+    }
+    const outcome = await rebuild.start({ maxEventsPerSecond: options.maxEventsPerSecond, ignoreMemory: options.ignoreMemory, terminal: process.stderr.isTTY ? process.stderr : undefined }, signal);
+    process.stdout.write(
+      outcome.kind === 'rebuilt'
+        ? `rebuild: done: generation ${outcome.generation} is current (reads moved within ${outcome.propagationMs} ms); generation ${outcome.left} deleted (${outcome.deleted} keys)\n`
+        : `rebuild: done: generation ${outcome.generation} is current; generation ${outcome.left} deleted (${outcome.deleted} keys)\n`,
+    );
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof LockHeldError) return fail(EXIT.locked, error.message);
+    if (error instanceof InsufficientMemoryError) return fail(EXIT.memory, error.message);
+    if (signal.aborted) return fail(EXIT.interrupted, `stopped (${(signal.reason as Error).message}); run \`npm run rebuild\` again to resume`);
+    if (error instanceof StoppedByAbortError) return fail(EXIT.aborted, error.message);
+    const message = error instanceof Error ? error.message : String(error);
+    return fail(EXIT.failed, command === 'status' ? message : `${message}; run \`npm run rebuild -- ${command}\` again to resume`);
+  }
+}
+
+async function status(app: INestApplicationContext, json: boolean): Promise<number> {
+  const [fields, instances] = await Promise.all([app.get(RebuildPointer).read(), app.get(InstanceRegistry).live()]);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ ...fields, instances }, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  const lines = [`current generation: ${fields.current ?? 'none yet'}`];
+  if (fields.building !== undefined) lines.push(`building generation: ${fields.building} (every running instance writes it too)`);
+  if (fields.previous !== undefined) lines.push(`previous generation: ${fields.previous} (still written, to be deleted)`);
+  lines.push(fields.lock ? `lock: held by ${fields.lock.owner.command}, process ${fields.lock.owner.pid} on ${fields.lock.owner.host}, since ${fields.lock.owner.startedAt}; expires in ${Math.ceil(fields.lock.expiresInMs / 1000)} s unless renewed` : 'lock: free');
+  const state = fields.rebuild;
+  if (state) {
+    lines.push(`last rebuild: generation ${state.generation}, ${state.phase}, started ${new Date(state.startedAt).toISOString()}, updated ${new Date(state.updatedAt).toISOString()}`);
+    if (state.phase === 'replaying' && state.total !== undefined) {
+      lines.push(`  ${describe(state.generation, { replayed: state.replayed ?? 0, total: state.total, percent: state.percent ?? 0, eventsPerSecond: state.eventsPerSecond ?? 0, etaSeconds: state.eventsPerSecond ? Math.ceil((state.total - (state.replayed ?? 0)) / state.eventsPerSecond) : undefined })}`);
+    }
+    if (state.propagationMs !== undefined) lines.push(`  every instance read generation ${state.generation} ${state.propagationMs} ms after the flip`);
+    if (state.error) lines.push(`  stopped by: ${state.error}`);
+  }
+  lines.push(`running instances: ${instances.length}`, ...instances.map((beat) => `  ${describeInstance(beat)}`));
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return EXIT.ok;
+}
+
+function usage(problem: string): number {
+  process.stderr.write(`rebuild: ${problem}\n${USAGE}\n`);
+  return EXIT.usage;
+}
+
+function fail(code: number, message: string): number {
+  process.stderr.write(`rebuild: ${message}\n`);
+  return code;
+}
+
+void main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`rebuild: failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(EXIT.failed);
+  },
+);

@@ -1,0 +1,322 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { LogThrottle } from '../common/log-throttle.js';
+import { RetryBackoff } from '../common/retry-backoff.js';
+import { sleep } from '../common/sleep.js';
+import { KafkaConfig } from '../config/app-config.js';
+import { InstanceHeartbeat } from '../projection/instance-heartbeat.js';
+import { POINTER_REFRESH_MS } from '../projection/projection-generations.js';
+import { GenerationCleaner } from './generation-cleaner.js';
+import { InstanceRegistry } from './instance-registry.js';
+import { LOCK_TTL_MS, LockHeldError, RebuildLock } from './rebuild-lock.js';
+import { PointerFields, RebuildPointer } from './rebuild-pointer.js';
+import { RebuildProgress } from './rebuild-progress.js';
+import { RebuildState } from './rebuild-state.js';
+import { RebuildTarget } from './rebuild-target.js';
+import { megabytes, RedisMemory } from './redis-memory.js';
+import { ReplayConsumer, ReplayRange, replayTotal } from './replay-consumer.js';
+
+/**
+ * After every instance confirmed a change, reads and writes they began on the pointer before it
+ * may still be in flight: their keys are deleted only after this.
+ */
+const IN_FLIGHT_GRACE_MS = 2 * POINTER_REFRESH_MS;
+const STATE_WRITE_INTERVAL_MS = 1000;
+
+export interface StartOptions {
+  readonly maxEventsPerSecond?: number;
+  /** Start even though Redis's maxmemory looks too small for two generations. */
+  readonly ignoreMemory: boolean;
+  /** Where a terminal shows progress; undefined: log lines. */
+  readonly terminal?: NodeJS.WriteStream;
+}
+
+export type StartOutcome =
+  | { readonly kind: 'rebuilt'; readonly generation: number; readonly left: number; readonly propagationMs: number; readonly deleted: number }
+  | { readonly kind: 'finished-cleanup'; readonly generation: number; readonly left: number; readonly deleted: number };
+
+export type AbortOutcome = { readonly kind: 'aborted'; readonly generation: number; readonly deleted: number } | { readonly kind: 'nothing'; readonly reason: string };
+
+/** Redis's maxmemory leaves no room for two generations. */
+export class InsufficientMemoryError extends Error {}
+
+/** `rebuild abort` asked the running rebuild to stop. */
+export class StoppedByAbortError extends Error {
+  constructor() {
+    super('stopped: `rebuild abort` asked for it, and deletes what this rebuild built');
+  }
+}
+
+/**
+ * `npm run rebuild`: a new generation of the projection built from the compacted source topic while
+ * reads and live ingest go on, then one atomic flip (README, "Rebuilding the projection").
+ *
+ *  1. Take the lock (TTL, renewed every 2 s): one rebuild at a time.
+ *  2. Announce `building`; wait until every live instance's heartbeat says it writes it too.
+ *  3. Take the source topic's offsets, and replay it from the earliest offset up to those high
+ *     watermarks into `building`, in a consumer group of its own, through the same ingest path and
+ *     Lua script. Everything after the high watermarks reaches `building` through live ingest
+ *     (every instance writes it since step 2); "newer wins" makes both converge.
+ *  4. Flip: `current` = `building`, atomically, and published; the generation left is still written
+ *     (`previous`) until every instance reads the new one, then retired.
+ *  5. Delete the generation left with SCAN and UNLINK, delete the replay's group, free the lock.
+ *
+ * Every step is kept in the pointer hash, so a rebuild that was killed resumes where it stopped
+ * when run again: the replay from its group's committed offsets, the cleanup after a flip.
+ */
+@Injectable()
+export class RebuildService {
+  private readonly logger = new Logger('Rebuild');
+
+  constructor(
+    private readonly pointer: RebuildPointer,
+    private readonly registry: InstanceRegistry,
+    private readonly cleaner: GenerationCleaner,
+    private readonly memory: RedisMemory,
+    private readonly replay: ReplayConsumer,
+    private readonly target: RebuildTarget,
+    private readonly kafka: KafkaConfig,
+  ) {}
+
+  async start(options: StartOptions, signal: AbortSignal): Promise<StartOutcome> {
+    const lock = new RebuildLock(this.pointer, 'rebuild start');
+    await lock.acquire();
+    const stop = AbortSignal.any([signal, lock.signal]);
+    let state: RebuildState | undefined;
+    try {
+      const fields = await this.pointer.read();
+      if (fields.previous !== undefined) return await this.finishAfterFlip(lock, fields, stop);
+      state = await this.announce(lock, fields, options, stop);
+      state = await this.replayInto(lock, state, options, stop);
+      return await this.flip(lock, state, stop);
+    } catch (error) {
+      // Recorded only while its generation is still the building one: not after a flip.
+      const building = state && lock.end !== 'lost' ? (await this.pointer.read().catch(() => undefined))?.building : undefined;
+      if (state && building === state.generation) {
+        const phase = lock.end === 'abort-requested' ? 'aborting' : 'interrupted';
+        const detail = error instanceof Error ? error.message : String(error);
+        await this.pointer.writeState(lock.token, { ...state, phase, updatedAt: Date.now(), ...(phase === 'interrupted' && { error: detail }) }).catch(() => undefined);
+      }
+      throw lock.end === 'abort-requested' ? new StoppedByAbortError() : error;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async abort(signal: AbortSignal): Promise<AbortOutcome> {
+    const lock = new RebuildLock(this.pointer, 'rebuild abort');
+    await this.acquireForAbort(lock, signal);
+    const stop = AbortSignal.any([signal, lock.signal]);
+    try {
+      const fields = await this.pointer.read();
+      const generation = fields.building;
+      if (generation === undefined) {
+        const reason =
+          fields.previous !== undefined
+            ? `the rebuild has flipped already (generation ${fields.current} is current); run \`npm run rebuild\` to finish deleting generation ${fields.previous}`
+            : 'no rebuild is under way';
+        return { kind: 'nothing', reason };
+      }
+      const base = fields.rebuild?.generation === generation ? fields.rebuild : undefined;
+      let state: RebuildState = { ...(base ?? { generation, group: this.groupOf(generation), startedAt: Date.now() }), phase: 'aborting', updatedAt: Date.now() };
+      await this.persist('record the abort', stop, () => this.pointer.writeState(lock.token, state));
+      await this.persist(`stop writing generation ${generation}`, stop, () => this.pointer.drop(lock.token, generation));
+      await this.pointer.announceChange().catch(() => undefined);
+      await this.registry.waitUntilAll(`stop writing generation ${generation}`, (beat) => !beat.writes.includes(generation), stop);
+      await sleep(IN_FLIGHT_GRACE_MS, stop);
+      const deleted = await this.persist(`delete generation ${generation}`, stop, () => this.cleaner.deleteGeneration(generation, stop));
+      await this.replay.deleteGroup(state.group);
+      state = { ...state, phase: 'aborted', updatedAt: Date.now() };
+      await this.persist('record the abort', stop, () => this.pointer.writeState(lock.token, state));
+      this.logger.log(`aborted the rebuild of generation ${generation}: deleted its ${deleted} keys; generation ${fields.current} stays current`);
+      return { kind: 'aborted', generation, deleted };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Announces the building generation (or finds the one a stopped rebuild left), and waits for every instance to write it. */
+  private async announce(lock: RebuildLock, fields: PointerFields, options: StartOptions, stop: AbortSignal): Promise<RebuildState> {
+    let state: RebuildState;
+    if (fields.building !== undefined) {
+      const generation = fields.building;
+      const earlier = fields.rebuild?.generation === generation ? fields.rebuild : undefined;
+      state = { ...(earlier ?? { generation, group: this.groupOf(generation), startedAt: Date.now() }), phase: earlier?.target ? 'replaying' : 'announcing', error: undefined, updatedAt: Date.now() };
+      this.logger.log(
+        `resuming the rebuild of generation ${generation}${earlier?.replayed !== undefined ? ` (${earlier.replayed} of ${earlier.total} events replayed)` : ''}; generation ${fields.current} is current`,
+      );
+    } else {
+      await this.checkMemory(options.ignoreMemory);
+      const generation = await this.persist('announce the building generation', stop, () => this.pointer.announce(lock.token));
+      state = { generation, phase: 'announcing', group: this.groupOf(generation), startedAt: Date.now(), updatedAt: Date.now() };
+      this.logger.log(`rebuilding the projection into generation ${generation}; generation ${fields.current} stays current until the flip`);
+    }
+    await this.persist('record the rebuild state', stop, () => this.pointer.writeState(lock.token, state));
+    await this.pointer.announceChange().catch(() => undefined);
+    const { waitedMs, instances } = await this.registry.waitUntilAll(`write generation ${state.generation}`, (beat) => beat.writes.includes(state.generation), stop);
+    this.logger.log(`${instances} running instance(s) write generation ${state.generation} too (confirmed in ${waitedMs} ms)`);
+    return state;
+  }
+
+  /** Replays the source topic into the building generation, up to the high watermarks taken once every instance writes it. */
+  private async replayInto(lock: RebuildLock, announced: RebuildState, options: StartOptions, stop: AbortSignal): Promise<RebuildState> {
+    let state = announced;
+    let range: ReplayRange;
+    if (state.target && state.start) {
+      range = { start: toOffsets(state.start), target: toOffsets(state.target) };
+    } else {
+      // Taken only now: every event below these offsets is replayed, and every later one reaches
+      // the building generation through live ingest, which writes it since every instance confirmed.
+      range = await this.replay.range(stop);
+      state = { ...state, start: fromOffsets(range.start), target: fromOffsets(range.target), total: replayTotal(range) };
+    }
+    const total = replayTotal(range);
+    state = { ...state, phase: 'replaying', total, updatedAt: Date.now() };
+    await this.persist('record the rebuild state', stop, () => this.pointer.writeState(lock.token, state));
+    this.logger.log(`replaying ${total} events of ${this.kafka.topic} in consumer group ${state.group}${options.maxEventsPerSecond ? `, at most ${options.maxEventsPerSecond} events/s` : ''}`);
+
+    const progress = new RebuildProgress(state.generation, total, options.terminal);
+    const stateWrites = new LogThrottle(STATE_WRITE_INTERVAL_MS);
+    this.target.writeTo(state.generation, lock);
+    const startedAt = Date.now();
+    await this.replay.replay({
+      ...range,
+      group: state.group,
+      maxEventsPerSecond: options.maxEventsPerSecond,
+      signal: stop,
+      onProgress: (replayed) => {
+        const figures = progress.update(replayed);
+        state = { ...state, replayed, percent: figures.percent, eventsPerSecond: figures.eventsPerSecond, updatedAt: Date.now() };
+        if (stateWrites.take()) void this.pointer.writeState(lock.token, state).catch(() => undefined);
+      },
+    });
+    progress.done();
+    const seconds = (Date.now() - startedAt) / 1000;
+    this.logger.log(`replayed ${total} events into generation ${state.generation} in ${seconds.toFixed(1)} s`);
+    return { ...state, replayed: total, percent: 100, updatedAt: Date.now() };
+  }
+
+  private async flip(lock: RebuildLock, replayed: RebuildState, stop: AbortSignal): Promise<StartOutcome> {
+    const { generation } = replayed;
+    let state: RebuildState = { ...replayed, phase: 'flipped', updatedAt: Date.now() };
+    const { left, at } = await this.persist('flip', stop, async () => {
+      try {
+        return await this.pointer.flip(lock.token, generation, state);
+      } catch (error) {
+        // A flip whose answer was lost (Redis restarting) shows in the pointer.
+        const fields = await this.pointer.read();
+        if (fields.current === generation && fields.previous !== undefined) return { left: fields.previous, at: Date.now() };
+        throw error;
+      }
+    });
+    const observedFrom = Date.now();
+    await this.pointer.announceChange().catch(() => undefined);
+    const { instances } = await this.registry.waitUntilAll(`read generation ${generation}`, (beat) => beat.current === generation, stop);
+    const propagationMs = Date.now() - observedFrom;
+    this.logger.log(`flipped: reads moved from generation ${left} to ${generation}; all ${instances} running instance(s) read it ${propagationMs} ms after the flip`);
+    state = { ...state, flippedAt: at, left, propagationMs, updatedAt: Date.now() };
+    await this.persist('record the flip', stop, () => this.pointer.writeState(lock.token, state));
+    const deleted = await this.cleanUp(lock, state, left, stop);
+    return { kind: 'rebuilt', generation, left, propagationMs, deleted };
+  }
+
+  /** A rebuild that was stopped after its flip: what is left is deleting the generation reads left. */
+  private async finishAfterFlip(lock: RebuildLock, fields: PointerFields, stop: AbortSignal): Promise<StartOutcome> {
+    const left = fields.previous!;
+    const generation = fields.current!;
+    this.logger.log(`the last rebuild flipped to generation ${generation} and stopped before deleting generation ${left}: finishing that (run \`npm run rebuild\` again for a new rebuild)`);
+    const earlier = fields.rebuild?.generation === generation ? fields.rebuild : undefined;
+    const state: RebuildState = { ...(earlier ?? { generation, group: this.groupOf(generation), startedAt: Date.now() }), phase: 'flipped', left, updatedAt: Date.now() };
+    await this.registry.waitUntilAll(`read generation ${generation}`, (beat) => beat.current === generation, stop);
+    const deleted = await this.cleanUp(lock, state, left, stop);
+    return { kind: 'finished-cleanup', generation, left, deleted };
+  }
+
+  private async cleanUp(lock: RebuildLock, flipped: RebuildState, left: number, stop: AbortSignal): Promise<number> {
+    await this.persist(`stop writing generation ${left}`, stop, () => this.pointer.retire(lock.token, left));
+    await this.pointer.announceChange().catch(() => undefined);
+    await this.registry.waitUntilAll(`stop writing generation ${left}`, (beat) => !beat.writes.includes(left), stop);
+    await sleep(IN_FLIGHT_GRACE_MS, stop);
+    let state: RebuildState = { ...flipped, phase: 'cleaning', updatedAt: Date.now() };
+    await this.persist('record the rebuild state', stop, () => this.pointer.writeState(lock.token, state));
+    const started = Date.now();
+    const deleted = await this.persist(`delete generation ${left}`, stop, () => this.cleaner.deleteGeneration(left, stop));
+    this.logger.log(`deleted generation ${left}: ${deleted} keys in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await this.replay.deleteGroup(state.group);
+    state = { ...state, phase: 'done', updatedAt: Date.now() };
+    await this.persist('record the rebuild state', stop, () => this.pointer.writeState(lock.token, state));
+    return deleted;
+  }
+
+  /** Refuses when a master's maxmemory cannot hold two generations; warns when there is no limit. */
+  private async checkMemory(ignore: boolean): Promise<void> {
+    for (const node of await this.memory.perNode()) {
+      const figures = `Redis ${node.node} uses ${megabytes(node.usedBytes)} (${megabytes(node.datasetBytes)} of data); while two generations exist expect about ${megabytes(node.expectedPeakBytes)}`;
+      if (node.maxBytes === 0) {
+        this.logger.warn(`${figures}; it has no maxmemory limit, so make sure the host has that much memory`);
+      } else if (node.expectedPeakBytes > node.maxBytes) {
+        const message = `${figures}, above its maxmemory of ${megabytes(node.maxBytes)}: the rebuild could fail writes or evict keys`;
+        if (!ignore) throw new InsufficientMemoryError(`${message}. Raise maxmemory, or run with --ignore-memory to start anyway.`);
+        this.logger.warn(`${message}; starting anyway (--ignore-memory)`);
+      } else {
+        this.logger.log(`${figures}, within its maxmemory of ${megabytes(node.maxBytes)}`);
+      }
+    }
+  }
+
+  /**
+   * The lock for `abort`: a running rebuild is asked to stop and release it; one that was killed
+   * elsewhere holds it until its TTL runs out.
+   */
+  private async acquireForAbort(lock: RebuildLock, signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + 2 * LOCK_TTL_MS;
+    let asked = false;
+    for (;;) {
+      try {
+        await lock.acquire();
+        return;
+      } catch (error) {
+        if (!(error instanceof LockHeldError) || Date.now() > deadline) throw error;
+        if (!asked) {
+          asked = true;
+          await this.pointer.requestAbort();
+          this.logger.log(`asked the running rebuild (process ${error.owner?.pid ?? '?'} on ${error.owner?.host ?? '?'}) to stop; waiting for it to release the lock`);
+        }
+        await sleep(250, signal);
+      }
+    }
+  }
+
+  /** Runs one step on Redis until it succeeds: a Redis outage delays a rebuild, it does not end it. */
+  private async persist<T>(what: string, stop: AbortSignal, step: () => Promise<T>): Promise<T> {
+    const backoff = new RetryBackoff(200, 5000);
+    const failureLog = new LogThrottle(10_000);
+    for (;;) {
+      stop.throwIfAborted();
+      try {
+        return await step();
+      } catch (error) {
+        const message = (error as Error).message ?? String(error);
+        if (stop.aborted || /LOCKLOST|NOTBUILDING/.test(message)) throw error;
+        if (failureLog.take()) this.logger.warn(`could not ${what}, retrying: ${message}`);
+        await sleep(backoff.next(), stop);
+      }
+    }
+  }
+
+  private groupOf(generation: number): string {
+    return `${this.kafka.groupId}.rebuild.g${generation}`;
+  }
+}
+
+/** Instances as `status` shows them. */
+export function describeInstance(beat: InstanceHeartbeat): string {
+  return `${beat.id}: reads generation ${beat.current}, writes ${beat.writes.join(', ')}`;
+}
+
+function fromOffsets(offsets: ReadonlyMap<number, bigint>): Record<string, string> {
+  return Object.fromEntries([...offsets].map(([partition, offset]) => [String(partition), String(offset)]));
+}
+
+function toOffsets(offsets: Record<string, string>): Map<number, bigint> {
+  return new Map(Object.entries(offsets).map(([partition, offset]) => [Number(partition), BigInt(offset)]));
+}

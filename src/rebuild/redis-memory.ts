@@ -1,0 +1,56 @@
+import { Injectable } from '@nestjs/common';
+import { Cluster, Redis } from 'ioredis';
+import { RedisConnection } from '../redis/redis-connection.js';
+
+/** One Redis (a cluster's master) as INFO memory describes it. */
+export interface NodeMemory {
+  readonly node: string;
+  readonly usedBytes: number;
+  /** The data itself, without Redis's own overhead: about what one generation of a dedicated Redis takes. */
+  readonly datasetBytes: number;
+  /** 0: no limit. */
+  readonly maxBytes: number;
+  /** used + dataset: what it holds once the building generation is as large as the current one. */
+  readonly expectedPeakBytes: number;
+}
+
+/**
+ * Redis's memory before a rebuild. During a rebuild Redis holds two generations, so the expected
+ * peak is what it uses now plus another copy of its dataset. Measured: bench/RESULTS.md.
+ */
+@Injectable()
+export class RedisMemory {
+  constructor(private readonly redis: RedisConnection) {}
+
+  async perNode(): Promise<NodeMemory[]> {
+    const client = this.redis.client;
+    const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
+    return Promise.all(
+      nodes.map(async (node) => {
+        const info = parseInfo(await node.info('memory'));
+        const usedBytes = info.used_memory ?? 0;
+        const datasetBytes = info.used_memory_dataset ?? usedBytes;
+        return {
+          node: `${node.options.host}:${node.options.port}`,
+          usedBytes,
+          datasetBytes,
+          maxBytes: info.maxmemory ?? 0,
+          expectedPeakBytes: usedBytes + datasetBytes,
+        };
+      }),
+    );
+  }
+}
+
+function parseInfo(text: string): Record<string, number> {
+  const fields: Record<string, number> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const at = line.indexOf(':');
+    if (at > 0 && /^\d+$/.test(line.slice(at + 1))) fields[line.slice(0, at)] = Number(line.slice(at + 1));
+  }
+  return fields;
+}
+
+export function megabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
