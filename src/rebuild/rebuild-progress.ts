@@ -20,7 +20,7 @@ export interface ProgressFigures {
 export class RebuildProgress {
   private readonly logger = new Logger('Rebuild');
   private readonly samples: { at: number; replayed: number }[] = [];
-  private shownAt = 0;
+  private shownAt = Number.NEGATIVE_INFINITY;
   private onTerminal = false;
 
   constructor(
