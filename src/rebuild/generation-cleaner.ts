@@ -44,6 +44,22 @@ export class GenerationCleaner {
     return deleted;
   }
 
+  /** Whether `generation` holds any key; stops at the first found. */
+  async hasKeys(generation: number): Promise<boolean> {
+    const client = this.redis.client;
+    const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
+    const pattern = this.keys.generationPattern(generation);
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+        if (found.length > 0) return true;
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    return false;
+  }
+
   /** Keys of `generation`, counted the same way (for `status` and tests). */
   async countGeneration(generation: number): Promise<number> {
     const client = this.redis.client;

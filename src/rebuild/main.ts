@@ -8,7 +8,7 @@ import { InstanceRegistry } from './instance-registry.js';
 import { LockHeldError } from './rebuild-lock.js';
 import { RebuildModule } from './rebuild.module.js';
 import { RebuildPointer } from './rebuild-pointer.js';
-import { describeInstance, InsufficientMemoryError, RebuildService, StoppedByAbortError } from './rebuild.service.js';
+import { describeInstance, InsufficientMemoryError, RebuildRefusedError, RebuildService, StoppedByAbortError } from './rebuild.service.js';
 import { describe } from './rebuild-progress.js';
 
 /** Exit codes (README, "Rebuilding the projection"). */
@@ -35,6 +35,7 @@ const USAGE = `usage: npm run rebuild -- [start|status|abort] [options]
 options:
   --max-rate N           start: replay at most N events per second (default: as fast as Redis takes them)
   --ignore-memory        start: start even though Redis's maxmemory looks too small for two generations
+  --allow-empty          start: rebuild from an empty source topic even though the projection holds tasks
   --json                 status: print JSON
 The service's environment configures it (KAFKA_*, REDIS_*); AUTH_* are not needed.`;
 
@@ -46,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { 'max-rate': { type: 'string' }, 'ignore-memory': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { 'max-rate': { type: 'string' }, 'ignore-memory': { type: 'boolean' }, 'allow-empty': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     return usage((error as Error).message);
@@ -85,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    return await run(app, command, { maxEventsPerSecond, ignoreMemory: values['ignore-memory'] ?? false, json: values.json ?? false }, interrupt.signal);
+    return await run(app, command, { maxEventsPerSecond, ignoreMemory: values['ignore-memory'] ?? false, allowEmpty: values['allow-empty'] ?? false, json: values.json ?? false }, interrupt.signal);
   } finally {
     await app.close();
   }
@@ -102,7 +103,7 @@ class CommandLogger extends ConsoleLogger {
 async function run(
   app: INestApplicationContext,
   command: string,
-  options: { maxEventsPerSecond?: number; ignoreMemory: boolean; json: boolean },
+  options: { maxEventsPerSecond?: number; ignoreMemory: boolean; allowEmpty: boolean; json: boolean },
   signal: AbortSignal,
 ): Promise<number> {
   const rebuild = app.get(RebuildService);
@@ -113,7 +114,7 @@ async function run(
       if (outcome.kind === 'nothing') process.stdout.write(`rebuild: nothing to abort: ${outcome.reason}\n`);
       return EXIT.ok;
     }
-    const outcome = await rebuild.start({ maxEventsPerSecond: options.maxEventsPerSecond, ignoreMemory: options.ignoreMemory, terminal: process.stderr.isTTY ? process.stderr : undefined }, signal);
+    const outcome = await rebuild.start({ maxEventsPerSecond: options.maxEventsPerSecond, ignoreMemory: options.ignoreMemory, allowEmpty: options.allowEmpty, terminal: process.stderr.isTTY ? process.stderr : undefined }, signal);
     process.stdout.write(
       outcome.kind === 'rebuilt'
         ? `rebuild: done: generation ${outcome.generation} is current (reads moved within ${outcome.propagationMs} ms); generation ${outcome.left} deleted (${outcome.deleted} keys)\n`
@@ -123,6 +124,7 @@ async function run(
   } catch (error) {
     if (error instanceof LockHeldError) return fail(EXIT.locked, error.message);
     if (error instanceof InsufficientMemoryError) return fail(EXIT.memory, error.message);
+    if (error instanceof RebuildRefusedError) return fail(EXIT.failed, `${error.message}; nothing was changed`);
     if (signal.aborted) return fail(EXIT.interrupted, `stopped (${(signal.reason as Error).message}); run \`npm run rebuild\` again to resume`);
     if (error instanceof StoppedByAbortError) return fail(EXIT.aborted, error.message);
     const message = error instanceof Error ? error.message : String(error);

@@ -26,6 +26,8 @@ export interface StartOptions {
   readonly maxEventsPerSecond?: number;
   /** Start even though Redis's maxmemory looks too small for two generations. */
   readonly ignoreMemory: boolean;
+  /** Start even though the source topic is empty while the current generation holds tasks. */
+  readonly allowEmpty?: boolean;
   /** Where a terminal shows progress; undefined: log lines. */
   readonly terminal?: NodeJS.WriteStream;
 }
@@ -36,8 +38,11 @@ export type StartOutcome =
 
 export type AbortOutcome = { readonly kind: 'aborted'; readonly generation: number; readonly deleted: number } | { readonly kind: 'nothing'; readonly reason: string };
 
+/** The rebuild did not start, and changed nothing: the message says why. */
+export class RebuildRefusedError extends Error {}
+
 /** Redis's maxmemory leaves no room for two generations. */
-export class InsufficientMemoryError extends Error {}
+export class InsufficientMemoryError extends RebuildRefusedError {}
 
 /** `rebuild abort` asked the running rebuild to stop. */
 export class StoppedByAbortError extends Error {
@@ -79,7 +84,7 @@ export class RebuildService {
 
   async start(options: StartOptions, signal: AbortSignal): Promise<StartOutcome> {
     const lock = new RebuildLock(this.pointer, 'rebuild start');
-    await lock.acquire();
+    await this.acquire(lock);
     const stop = AbortSignal.any([signal, lock.signal]);
     let state: RebuildState | undefined;
     try {
@@ -103,19 +108,18 @@ export class RebuildService {
   }
 
   async abort(signal: AbortSignal): Promise<AbortOutcome> {
+    // Nothing is asked of a rebuild that has flipped already (it is deleting the old generation).
+    const before = await this.pointer.read().catch((error: Error) => {
+      throw new Error(`cannot read the generation pointer: Redis did not answer (${error.message})`);
+    });
+    if (before.building === undefined) return { kind: 'nothing', reason: this.nothingToAbort(before) };
     const lock = new RebuildLock(this.pointer, 'rebuild abort');
     await this.acquireForAbort(lock, signal);
     const stop = AbortSignal.any([signal, lock.signal]);
     try {
       const fields = await this.pointer.read();
       const generation = fields.building;
-      if (generation === undefined) {
-        const reason =
-          fields.previous !== undefined
-            ? `the rebuild has flipped already (generation ${fields.current} is current); run \`npm run rebuild\` to finish deleting generation ${fields.previous}`
-            : 'no rebuild is under way';
-        return { kind: 'nothing', reason };
-      }
+      if (generation === undefined) return { kind: 'nothing', reason: this.nothingToAbort(fields) };
       const base = fields.rebuild?.generation === generation ? fields.rebuild : undefined;
       let state: RebuildState = { ...(base ?? { generation, group: this.groupOf(generation), startedAt: Date.now() }), phase: 'aborting', updatedAt: Date.now() };
       await this.persist('record the abort', stop, () => this.pointer.writeState(lock.token, state));
@@ -134,6 +138,12 @@ export class RebuildService {
     }
   }
 
+  private nothingToAbort(fields: PointerFields): string {
+    return fields.previous !== undefined
+      ? `the rebuild has flipped already (generation ${fields.current} is current); \`npm run rebuild\` finishes deleting generation ${fields.previous}`
+      : 'no rebuild is under way';
+  }
+
   /** Announces the building generation (or finds the one a stopped rebuild left), and waits for every instance to write it. */
   private async announce(lock: RebuildLock, fields: PointerFields, options: StartOptions, stop: AbortSignal): Promise<RebuildState> {
     let state: RebuildState;
@@ -145,6 +155,7 @@ export class RebuildService {
         `resuming the rebuild of generation ${generation}${earlier?.replayed !== undefined ? ` (${earlier.replayed} of ${earlier.total} events replayed)` : ''}; generation ${fields.current} is current`,
       );
     } else {
+      await this.checkSource(fields, options.allowEmpty ?? false, stop);
       await this.checkMemory(options.ignoreMemory);
       const generation = await this.persist('announce the building generation', stop, () => this.pointer.announce(lock.token));
       state = { generation, phase: 'announcing', group: this.groupOf(generation), startedAt: Date.now(), updatedAt: Date.now() };
@@ -245,6 +256,32 @@ export class RebuildService {
     state = { ...state, phase: 'done', updatedAt: Date.now() };
     await this.persist('record the rebuild state', stop, () => this.pointer.writeState(lock.token, state));
     return deleted;
+  }
+
+  /**
+   * Refuses a source that cannot be right: a topic that does not exist, or an empty one while the
+   * current generation holds tasks (a wrong KAFKA_TOPIC would otherwise flip reads to nothing).
+   */
+  private async checkSource(fields: PointerFields, allowEmpty: boolean, stop: AbortSignal): Promise<void> {
+    await this.replay.assertTopicExists(stop).catch((error: Error) => {
+      throw stop.aborted ? error : new RebuildRefusedError(error.message);
+    });
+    if (allowEmpty || replayTotal(await this.replay.range(stop)) > 0) return;
+    if (fields.current !== undefined && (await this.cleaner.hasKeys(fields.current))) {
+      throw new RebuildRefusedError(
+        `the source topic ${this.kafka.topic} holds no events while generation ${fields.current} holds tasks: the rebuild would empty the projection. Check KAFKA_TOPIC, or run with --allow-empty`,
+      );
+    }
+  }
+
+  /** Takes the lock; says so when Redis cannot be reached rather than how ioredis refused. */
+  private async acquire(lock: RebuildLock): Promise<void> {
+    try {
+      await lock.acquire();
+    } catch (error) {
+      if (error instanceof LockHeldError) throw error;
+      throw new RebuildRefusedError(`cannot take the rebuild lock: Redis did not answer (${(error as Error).message})`);
+    }
   }
 
   /** Refuses when a master's maxmemory cannot hold two generations; warns when there is no limit. */

@@ -47,6 +47,14 @@ export class ReplayConsumer {
     private readonly kafka: KafkaConfig,
   ) {}
 
+  /** Throws, saying what to check, when the source topic does not exist. */
+  async assertTopicExists(signal: AbortSignal): Promise<void> {
+    const topics = await this.untilDone('list the topics', signal, (admin) => admin.listTopics());
+    if (!topics.includes(this.kafka.topic)) {
+      throw new Error(`the source topic ${this.kafka.topic} does not exist on ${this.kafka.brokers.join(',')}: check KAFKA_TOPIC and KAFKA_BROKERS`);
+    }
+  }
+
   /** The replay's range: the source topic's offsets now. */
   async range(signal: AbortSignal): Promise<ReplayRange> {
     return this.untilDone('read the source topic offsets', signal, (admin) => readRange(admin, this.kafka.topic));
