@@ -24,7 +24,7 @@ const DEPLOYMENT_SPECIFIC = new Set([
 ]);
 
 describe('docker-compose.yml', () => {
-  it.each(['task-cache', 'task-cache-cluster'])('gives %s only variables the config schema knows', (service) => {
+  it.each(['task-cache', 'task-cache-cluster', 'rebuild'])('gives %s only variables the config schema knows', (service) => {
     const known = new Set(
       getMetadataStorage()
         .getTargetValidationMetadatas(Environment, '', true, false)
@@ -39,6 +39,15 @@ describe('docker-compose.yml', () => {
     const env = compose.services['task-cache'].environment;
     expect(env.KAFKA_BROKERS).toBe('kafka:9092');
     expect(env.REDIS_URL).toBe('redis://redis:6379');
+  });
+
+  it('runs the rebuild on the very topic, group, Redis and key prefix the service uses', () => {
+    const service = compose.services['task-cache'].environment;
+    const rebuild = compose.services.rebuild.environment;
+    for (const name of ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_GROUP_ID', 'REDIS_URL', 'REDIS_KEY_PREFIX']) {
+      expect([name, rebuild[name]]).toEqual([name, service[name]]);
+    }
+    expect(compose.services.rebuild.entrypoint).toEqual(['node', 'dist/rebuild/main.js']);
   });
 
   it('runs the same Kafka version as the local scripts', () => {
