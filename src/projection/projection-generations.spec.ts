@@ -18,9 +18,10 @@ class FakeRedis extends EventEmitter {
   };
   hsetnx = async () => 0;
   set = async (_key: string, value: string) => void this.heartbeats.push(value);
-  sadd = async () => 1;
+  zadd = async () => 1;
+  zremrangebyscore = async () => 0;
   del = async () => 1;
-  srem = async () => 1;
+  zrem = async () => 1;
   duplicate = () => Object.assign(new EventEmitter(), { connect: async () => undefined, subscribe: async () => 1, disconnect: () => undefined });
 }
 

@@ -23,6 +23,7 @@ export const HEARTBEAT_TTL_MS = 10_000;
  * never writes on a pointer that missed an announced generation.
  */
 export const WRITE_POINTER_MAX_AGE_MS = HEARTBEAT_TTL_MS / 2;
+const INSTANCE_INDEX_RETENTION_MS = 3_600_000;
 
 /**
  * Follows the generation pointer: `current` is what reads use; `building` (during a rebuild) and
@@ -72,7 +73,7 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
     this.subscriber?.disconnect();
     // Stops counting at once rather than when the heartbeat expires; best effort.
     const client = this.redis.client;
-    if (client.status === 'ready') await Promise.all([client.del(this.keys.instance(this.instanceId)), client.srem(this.keys.instances, this.instanceId)]).catch(() => undefined);
+    if (client.status === 'ready') await Promise.all([client.del(this.keys.instance(this.instanceId)), client.zrem(this.keys.instances, this.instanceId)]).catch(() => undefined);
   }
 
   currentGeneration(): number {
@@ -144,7 +145,9 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
     };
     await Promise.all([
       client.set(this.keys.instance(this.instanceId), JSON.stringify(heartbeat), 'PX', HEARTBEAT_TTL_MS),
-      client.sadd(this.keys.instances, this.instanceId),
+      client.zadd(this.keys.instances, this.readAt, this.instanceId),
+      // The index forgets instances gone for an hour; their heartbeats expired long before.
+      client.zremrangebyscore(this.keys.instances, '-inf', this.readAt - INSTANCE_INDEX_RETENTION_MS),
     ]);
   }
 

@@ -5,7 +5,8 @@
  *   {prefix}g:{gen}:task:{taskId}          hash { v, p, o, t }: one task in one generation
  *   {prefix}instance:{id}                  string with a TTL: a running instance's heartbeat, saying
  *                                          which generations it reads and writes
- *   {prefix}instances                      set: the ids of the instances that have sent a heartbeat
+ *   {prefix}instances                      sorted set: the ids of the instances that sent a heartbeat
+ *                                          in the last hour, by when they last did
  * Pub/sub channel {prefix}projection: the pointer changed; every instance re-reads it.
  */
 export class ProjectionKeys {

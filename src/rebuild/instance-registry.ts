@@ -10,7 +10,7 @@ const WAITING_LOG_INTERVAL_MS = 10_000;
 
 /**
  * The running instances, by their heartbeats. An instance that is gone stops counting once its
- * heartbeat expires (HEARTBEAT_TTL_MS), and is then dropped from the set of ids.
+ * heartbeat expires (HEARTBEAT_TTL_MS), and is then dropped from the index of ids.
  */
 @Injectable()
 export class InstanceRegistry {
@@ -26,10 +26,10 @@ export class InstanceRegistry {
 
   async live(): Promise<InstanceHeartbeat[]> {
     const client = this.redis.client;
-    const ids = await client.smembers(this.keys.instances);
+    const ids = await client.zrange(this.keys.instances, '0', '-1');
     const beats = await Promise.all(ids.map((id) => client.get(this.keys.instance(id))));
     const gone = ids.filter((_, index) => beats[index] === null);
-    if (gone.length > 0) await client.srem(this.keys.instances, ...gone);
+    if (gone.length > 0) await client.zrem(this.keys.instances, ...gone);
     return beats.filter((beat): beat is string => beat !== null).map((beat) => JSON.parse(beat) as InstanceHeartbeat);
   }
 
