@@ -3,10 +3,21 @@ import type { Admin } from 'kafkajs';
 /** Per partition, an offset of a topic. */
 export type PartitionOffsets = ReadonlyMap<number, bigint>;
 
-/** The topic's high watermarks: the offset the next record of each partition will take. */
-export async function highWatermarks(admin: Admin, topic: string): Promise<PartitionOffsets> {
+/** A span of a topic: from each partition's first offset to its high watermark, at one moment. */
+export interface TopicRange {
+  /** The first offset still in each partition (retention or DeleteRecords may have moved it past 0). */
+  readonly start: PartitionOffsets;
+  /** The high watermarks: the offset the next record of each partition will take. */
+  readonly target: PartitionOffsets;
+}
+
+/** The topic's offsets now. */
+export async function topicRange(admin: Admin, topic: string): Promise<TopicRange> {
   const offsets = await admin.fetchTopicOffsets(topic);
-  return new Map(offsets.map(({ partition, high }) => [partition, BigInt(high)]));
+  return {
+    start: new Map(offsets.map(({ partition, low }) => [partition, BigInt(low)])),
+    target: new Map(offsets.map(({ partition, high }) => [partition, BigInt(high)])),
+  };
 }
 
 /** The group's committed offsets on the topic; a partition with none committed is absent. */
@@ -17,13 +28,14 @@ export async function committedOffsets(admin: Admin, groupId: string, topic: str
 }
 
 /**
- * Offsets between `position` and `target`, summed over the target's partitions (a partition with
- * no position counts from 0). Zero once every partition has reached its target.
+ * Offsets between the group's `position` and the range's target, summed over its partitions. A
+ * partition with nothing committed counts from its start: one with no records left (start equal to
+ * its high watermark) is never committed to, and is caught up. Zero once every partition is.
  */
-export function offsetsBehind(position: PartitionOffsets, target: PartitionOffsets): bigint {
+export function offsetsBehind(position: PartitionOffsets, { start, target }: TopicRange): bigint {
   let behind = 0n;
   for (const [partition, high] of target) {
-    const from = position.get(partition) ?? 0n;
+    const from = position.get(partition) ?? start.get(partition) ?? 0n;
     if (from < high) behind += high - from;
   }
   return behind;

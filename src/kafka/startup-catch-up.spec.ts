@@ -7,6 +7,7 @@ import { StartupCatchUp } from './startup-catch-up.js';
 /** A kafkajs admin over a topic's high watermarks and a group's committed offsets, both changeable. */
 class FakeAdmin {
   high: Record<number, number> = {};
+  low: Record<number, number> = {};
   committed: Record<number, number> = {};
   failNext = 0;
   connected = false;
@@ -15,7 +16,7 @@ class FakeAdmin {
   describeCluster = async () => ({ brokers: [], controller: null, clusterId: 'fake' });
   fetchTopicOffsets = async () => {
     this.maybeFail();
-    return Object.entries(this.high).map(([partition, high]) => ({ partition: Number(partition), high: String(high), low: '0', offset: String(high) }));
+    return Object.entries(this.high).map(([partition, high]) => ({ partition: Number(partition), high: String(high), low: String(this.low[Number(partition)] ?? 0), offset: String(high) }));
   };
   fetchOffsets = async () => {
     this.maybeFail();
@@ -62,6 +63,15 @@ describe('StartupCatchUp', () => {
     await elapse(0);
     expect(catchUp.snapshot()).toEqual({ phase: 'caught-up' });
     expect(admin.connected).toBe(false);
+  });
+
+  it('counts a partition whose records are all gone (retention, DeleteRecords) as caught up: the group never commits there', async () => {
+    admin.high = { 0: 10, 1: 40 };
+    admin.low = { 1: 40 };
+    admin.committed = { 0: 10 };
+    catchUp.follow(stopping.signal);
+    await elapse(0);
+    expect(catchUp.snapshot()).toEqual({ phase: 'caught-up' });
   });
 
   it('catches up as the group commits, checking every second, against the watermarks read at start, not later ones', async () => {

@@ -3,7 +3,7 @@ import { LogThrottle } from '../common/log-throttle.js';
 import { RetryBackoff } from '../common/retry-backoff.js';
 import { sleep } from '../common/sleep.js';
 import { KafkaConfig } from '../config/app-config.js';
-import { committedOffsets, highWatermarks, offsetsBehind, PartitionOffsets } from './group-offsets.js';
+import { committedOffsets, offsetsBehind, TopicRange, topicRange } from './group-offsets.js';
 import { KafkaClient } from './kafka-client.js';
 
 /** How often the group's committed offsets are compared with the target while catching up. */
@@ -42,7 +42,7 @@ export interface CatchUpSnapshot {
 export class StartupCatchUp {
   private readonly logger = new Logger('CatchUp');
   private state: CatchUpSnapshot = { phase: 'pending' };
-  private target: PartitionOffsets | undefined;
+  private target: TopicRange | undefined;
   private running: Promise<void> | undefined;
   private readonly failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MS);
 
@@ -87,7 +87,7 @@ export class StartupCatchUp {
 
   private async checkUntilCaughtUp(signal: AbortSignal): Promise<void> {
     await this.client.withAdmin(signal, async (admin) => {
-      this.target ??= await highWatermarks(admin, this.config.topic);
+      this.target ??= await topicRange(admin, this.config.topic);
       while (!signal.aborted) {
         const behind = offsetsBehind(await committedOffsets(admin, this.config.groupId, this.config.topic), this.target);
         if (behind === 0n) {

@@ -6,7 +6,7 @@ import { sleep } from '../common/sleep.js';
 import { KafkaConfig } from '../config/app-config.js';
 import { IngestService } from '../ingest/ingest.service.js';
 import { FETCH_SETTINGS, PARTITIONS_CONSUMED_CONCURRENTLY } from '../ingest/task-event-consumer.js';
-import { committedOffsets, offsetsBehind, PartitionOffsets } from '../kafka/group-offsets.js';
+import { committedOffsets, offsetsBehind, PartitionOffsets, TopicRange, topicRange } from '../kafka/group-offsets.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
 import { describeKafkaError, isRetriableKafkaError } from '../kafka/kafka-errors.js';
 
@@ -14,12 +14,8 @@ const PROGRESS_INTERVAL_MS = 1000;
 /** A dead member of a killed rebuild holds a rerun's join until its session expires: keep it short. */
 const SESSION_TIMEOUT_MS = 10_000;
 
-export interface ReplayRange {
-  /** The first offset of each partition: where the replay starts. */
-  readonly start: PartitionOffsets;
-  /** The high watermarks: where it ends. */
-  readonly target: PartitionOffsets;
-}
+/** The replay's span: from each partition's first offset up to the high watermarks read once every instance wrote the building generation. */
+export type ReplayRange = TopicRange;
 
 export interface ReplayOptions extends ReplayRange {
   readonly group: string;
@@ -57,7 +53,7 @@ export class ReplayConsumer {
 
   /** The replay's range: the source topic's offsets now. */
   async range(signal: AbortSignal): Promise<ReplayRange> {
-    return this.untilDone('read the source topic offsets', signal, (admin) => readRange(admin, this.kafka.topic));
+    return this.untilDone('read the source topic offsets', signal, (admin) => topicRange(admin, this.kafka.topic));
   }
 
   async replay(options: ReplayOptions): Promise<void> {
@@ -99,7 +95,7 @@ export class ReplayConsumer {
         for (;;) {
           const position = await committedOffsets(admin, group, this.kafka.topic);
           options.onProgress(replayed(position, options));
-          if (offsetsBehind(position, options.target) === 0n) return;
+          if (offsetsBehind(position, options) === 0n) return;
           await sleep(PROGRESS_INTERVAL_MS, stop);
         }
       });
@@ -153,14 +149,6 @@ export class ReplayConsumer {
       }
     }
   }
-}
-
-async function readRange(admin: Admin, topic: string): Promise<ReplayRange> {
-  const offsets = await admin.fetchTopicOffsets(topic);
-  return {
-    start: new Map(offsets.map(({ partition, low }) => [partition, BigInt(low)])),
-    target: new Map(offsets.map(({ partition, high }) => [partition, BigInt(high)])),
-  };
 }
 
 /** Offsets from `start` up to the group's position, capped at the target, summed. */
