@@ -8,14 +8,17 @@ import { RebuildTarget } from './rebuild-target.js';
 
 /** The pointer's lock steps, answering as a test says. */
 class FakePointer {
-  claims: { token: string; takeover?: string }[] = [];
+  claims: { token: string; takeover?: { token: string; belowMs: number } }[] = [];
   holder: { token: string; owner: LockOwner } | undefined;
   renewal: () => Promise<RenewResult> = async () => ({ held: true, abortRequested: false });
   released: string[] = [];
 
-  claim = async (token: string, owner: LockOwner, _ttl: number, takeover?: string): Promise<ClaimResult> => {
+  /** Claims with a takeover that this many more attempts refuse (the holder's last renewal is recent). */
+  renewedRecently = 0;
+  claim = async (token: string, owner: LockOwner, _ttl: number, takeover?: { token: string; belowMs: number }): Promise<ClaimResult> => {
     this.claims.push({ token, takeover });
-    if (this.holder && this.holder.token !== takeover) return { claimed: false, owner: this.holder.owner, expiresInMs: 12_000 };
+    const takenOver = takeover?.token === this.holder?.token && this.renewedRecently-- <= 0;
+    if (this.holder && !takenOver) return { claimed: false, owner: this.holder.owner, expiresInMs: 12_000 };
     this.holder = { token, owner };
     return { claimed: true };
   };
@@ -49,11 +52,14 @@ describe('RebuildLock', () => {
     await expect(refused).rejects.toThrow(/rebuild start by process 1 on elsewhere, since 2026-11-30T04:00:00.000Z.*expires in 12 s/);
   });
 
-  it('takes it over from a holder that ran on this host and is no longer running', async () => {
+  it('takes it over from a holder that ran on this host and is no longer running, once it has missed its renewals', async () => {
     const dead = { host: hostname(), pid: 2 ** 22 + 12345, startedAt: '', command: 'rebuild start' };
     pointer.holder = { token: 'dead', owner: dead };
-    await lock.acquire();
-    expect(pointer.claims.at(-1)).toEqual({ token: lock.token, takeover: 'dead' });
+    pointer.renewedRecently = 3;
+    const acquired = lock.acquire();
+    await elapse(1000);
+    await acquired;
+    expect(pointer.claims.slice(1).map((claim) => claim.takeover)).toEqual(Array(4).fill({ token: 'dead', belowMs: 11_000 }));
     expect(lock.confirmed).toBe(true);
   });
 

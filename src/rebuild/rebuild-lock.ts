@@ -2,11 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
 import { LogThrottle } from '../common/log-throttle.js';
+import { sleep } from '../common/sleep.js';
 import { LockOwner, RebuildPointer } from './rebuild-pointer.js';
 
 /** The lock's TTL: how long a killed rebuild holds it, unless rerun on its own host. */
 export const LOCK_TTL_MS = 15_000;
 const RENEW_INTERVAL_MS = 2_000;
+/** A holder believed dead is taken over once it has missed two renewals. */
+const TAKEOVER_BELOW_MS = LOCK_TTL_MS - 2 * RENEW_INTERVAL_MS;
+const TAKEOVER_POLL_MS = 250;
 /**
  * Writes stop once the lock was last confirmed longer ago than this, well before it can expire
  * and be taken by another process.
@@ -62,10 +66,15 @@ export class RebuildLock {
     const owner: LockOwner = { host: hostname(), pid: process.pid, startedAt: new Date().toISOString(), command: this.command };
     let result = await this.pointer.claim(this.token, owner, LOCK_TTL_MS);
     if (!result.claimed && result.owner && isDeadHereAndNow(result.owner)) {
-      // Taken over only from that very holder: if another took the lock meanwhile, this fails.
+      // Taken over only from that very holder, and only once it has missed two renewals: a live
+      // holder in another PID namespace of a host with the same name keeps renewing, and keeps it.
       const holder = await this.pointer.lockToken();
-      this.logger.warn(`the lock's holder, process ${result.owner.pid} on this host, is no longer running: taking the lock over`);
-      if (holder !== undefined) result = await this.pointer.claim(this.token, owner, LOCK_TTL_MS, holder);
+      this.logger.warn(`the lock's holder, process ${result.owner.pid} on this host, is no longer running: taking the lock over once it has missed two renewals`);
+      const deadline = Date.now() + LOCK_TTL_MS;
+      while (holder !== undefined && !result.claimed && Date.now() < deadline) {
+        result = await this.pointer.claim(this.token, owner, LOCK_TTL_MS, { token: holder, belowMs: TAKEOVER_BELOW_MS });
+        if (!result.claimed) await sleep(TAKEOVER_POLL_MS);
+      }
     }
     if (!result.claimed) throw new LockHeldError(result.owner, result.expiresInMs);
     this.confirmedAt = Date.now();

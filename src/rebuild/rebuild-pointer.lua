@@ -26,13 +26,17 @@ local function holds()
   return redis.call('HGET', pointer, 'lockToken') == token
 end
 
--- claim TOKEN OWNER TTL_MS [TAKEOVER_TOKEN]: take the lock if it is free, expired, or held by
--- TAKEOVER_TOKEN (a holder known to be dead). Returns { 1 } or { 0, owner, ms left }.
+-- claim TOKEN OWNER TTL_MS [TAKEOVER_TOKEN TAKEOVER_BELOW_MS]: take the lock if it is free or
+-- expired, or held by TAKEOVER_TOKEN (a holder believed dead) that has not renewed it for a while:
+-- with less than TAKEOVER_BELOW_MS left. A live holder renews it, so it cannot be taken over even
+-- when the belief was wrong. Returns { 1 } or { 0, owner, ms left }.
 if step == 'claim' then
   local held = redis.call('HMGET', pointer, 'lockToken', 'lockOwner', 'lockExpiresAt')
   local at = now()
-  if held[1] and held[1] ~= token and tonumber(held[3] or 0) > at and held[1] ~= ARGV[5] then
-    return { 0, held[2] or '', tonumber(held[3]) - at }
+  local left = tonumber(held[3] or 0) - at
+  local takeover = held[1] == ARGV[5] and left < tonumber(ARGV[6] or 0)
+  if held[1] and held[1] ~= token and left > 0 and not takeover then
+    return { 0, held[2] or '', left }
   end
   redis.call('HSET', pointer, 'lockToken', token, 'lockOwner', ARGV[3], 'lockExpiresAt', at + tonumber(ARGV[4]))
   redis.call('HDEL', pointer, 'abort')
@@ -46,7 +50,8 @@ if step == 'renew' then
   if not held[1] then return { -1 } end
   if held[1] ~= token then return { 0, held[2] or '' } end
   redis.call('HSET', pointer, 'lockExpiresAt', now() + tonumber(ARGV[3]))
-  return { 1, held[3] and 1 or 0 }
+  -- An abort concerns a building generation: once flipped, the rebuild finishes its cleanup.
+  return { 1, (held[3] and redis.call('HEXISTS', pointer, 'building') == 1) and 1 or 0 }
 end
 
 -- release TOKEN: frees the lock if held.
@@ -68,7 +73,13 @@ if not holds() then return redis.error_reply('LOCKLOST the rebuild lock is held 
 if step == 'announce' then
   local fields = redis.call('HMGET', pointer, 'current', 'building', 'last')
   if fields[2] then return tonumber(fields[2]) end
-  local generation = math.max(tonumber(fields[1] or 0), tonumber(fields[3] or 0)) + 1
+  -- A Redis no instance has used yet (a new one to fill): generation 1 is current, as an
+  -- instance would set it, so the building one is above it.
+  if not fields[1] then
+    redis.call('HSET', pointer, 'current', '1')
+    fields[1] = '1'
+  end
+  local generation = math.max(tonumber(fields[1]), tonumber(fields[3] or 0)) + 1
   redis.call('HSET', pointer, 'building', generation, 'last', generation)
   return generation
 end
@@ -77,7 +88,9 @@ end
 -- (previous) until retired. Returns { the generation left, the time of the flip (ms) }.
 if step == 'flip' then
   local fields = redis.call('HMGET', pointer, 'current', 'building')
-  if fields[2] ~= ARGV[3] then return redis.error_reply('NOTBUILDING generation ' .. ARGV[3] .. ' is not the building generation') end
+  if fields[2] ~= ARGV[3] or not fields[1] or fields[1] == fields[2] then
+    return redis.error_reply('NOTBUILDING generation ' .. ARGV[3] .. ' is not the building generation')
+  end
   local at = now()
   redis.call('HSET', pointer, 'current', ARGV[3], 'previous', fields[1], 'rebuild', ARGV[4])
   redis.call('HDEL', pointer, 'building')

@@ -57,8 +57,9 @@ export class RebuildPointer {
     return this.redis.client.rebuildPointer(this.keys.generationPointer, step, token, ...args);
   }
 
-  async claim(token: string, owner: LockOwner, ttlMs: number, takeoverToken?: string): Promise<ClaimResult> {
-    const reply = (await this.step('claim', token, JSON.stringify(owner), ttlMs, ...(takeoverToken ? [takeoverToken] : []))) as [number, string?, number?];
+  /** Takes the lock; `takeover` names a holder believed dead, taken over once it has not renewed for a while. */
+  async claim(token: string, owner: LockOwner, ttlMs: number, takeover?: { token: string; belowMs: number }): Promise<ClaimResult> {
+    const reply = (await this.step('claim', token, JSON.stringify(owner), ttlMs, ...(takeover ? [takeover.token, takeover.belowMs] : []))) as [number, string?, number?];
     if (reply[0] === 1) return { claimed: true };
     return { claimed: false, owner: ownerOf(reply[1] ?? null), expiresInMs: Number(reply[2] ?? 0) };
   }

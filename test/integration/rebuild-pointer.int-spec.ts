@@ -57,15 +57,18 @@ describe('the rebuild lock', () => {
     }
   });
 
-  it('can be taken once it expires, and taken over from a named holder only', async () => {
+  it('can be taken once it expires, and taken over only from a named holder that stopped renewing it', async () => {
     const { instance, pointer } = await open();
     try {
       await pointer.claim('dead', owner('rebuild start'), 60_000);
-      expect(await pointer.claim('next', owner('rebuild start'), 60_000, 'someone-else')).toMatchObject({ claimed: false });
-      expect(await pointer.claim('next', owner('rebuild start'), 60_000, 'dead')).toEqual({ claimed: true });
+      // Just renewed (60 s left): a holder believed dead that still renews keeps it.
+      expect(await pointer.claim('next', owner('rebuild start'), 60_000, { token: 'dead', belowMs: 50_000 })).toMatchObject({ claimed: false });
+      // Missed its renewals (less than 61 s left): taken over, but only from that very holder.
+      expect(await pointer.claim('next', owner('rebuild start'), 60_000, { token: 'someone-else', belowMs: 61_000 })).toMatchObject({ claimed: false });
+      expect(await pointer.claim('next', owner('rebuild start'), 60_000, { token: 'dead', belowMs: 61_000 })).toEqual({ claimed: true });
       expect(await pointer.renew('dead', 60_000)).toMatchObject({ held: false });
       // A lock its holder stopped renewing is free once its TTL has passed.
-      await pointer.claim('next', owner('rebuild start'), 30, 'next');
+      await pointer.claim('next', owner('rebuild start'), 30);
       await new Promise((resolve) => setTimeout(resolve, 60));
       expect(await pointer.claim('later', owner('rebuild start'), 60_000)).toEqual({ claimed: true });
     } finally {
@@ -79,6 +82,9 @@ describe('the rebuild lock', () => {
       await pointer.claim('holder', owner('rebuild start'), 15_000);
       expect(await pointer.renew('holder', 15_000)).toEqual({ held: true, abortRequested: false });
       await pointer.requestAbort();
+      // An abort concerns a building generation: a rebuild cleaning up after its flip goes on.
+      expect(await pointer.renew('holder', 15_000)).toEqual({ held: true, abortRequested: false });
+      await pointer.announce('holder');
       expect(await pointer.renew('holder', 15_000)).toEqual({ held: true, abortRequested: true });
       await pointer.release('holder');
       expect(await pointer.renew('holder', 15_000)).toEqual({ held: false, owner: undefined });
@@ -105,6 +111,23 @@ describe('the rebuild lock', () => {
 });
 
 describe('the generation pointer through a rebuild', () => {
+  it('fills a Redis no instance has used: generation 1 is current, the rebuild builds 2 and flips to it', async () => {
+    const { instance, pointer } = await open();
+    const client = instance.connection.client;
+    try {
+      await instance.generations.onApplicationShutdown();
+      await client.del(instance.keys.generationPointer);
+      await pointer.claim('holder', owner('rebuild start'), 15_000);
+      expect(await pointer.announce('holder')).toBe(2);
+      expect(await pointer.read()).toMatchObject({ current: 1, building: 2 });
+      expect(await pointer.flip('holder', 2, state(2))).toMatchObject({ left: 1 });
+      await expect(pointer.flip('holder', 2, state(2))).rejects.toThrow(/NOTBUILDING/);
+    } finally {
+      await instance.close();
+    }
+  });
+
+
   it('announces a new generation, never reusing one, and flips reads to it atomically', async () => {
     const { instance, pointer } = await open();
     try {
