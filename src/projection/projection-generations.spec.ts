@@ -57,11 +57,28 @@ describe('ProjectionGenerations', () => {
     expect(generations.writeGenerations()).toEqual([1]);
     await jest.advanceTimersByTimeAsync(1000);
     expect(() => generations.writeGenerations()).toThrow(ProjectionUnavailableError);
-    // Reads go on from the generation last read.
+    // Reads go on from the generation last read for 8 s, then wait too: a rebuild may be deleting it.
     expect(generations.currentGeneration()).toBe(1);
+    await jest.advanceTimersByTimeAsync(3000);
+    expect(() => generations.currentGeneration()).toThrow(/last read \d+ ms ago; reads wait/);
     redis.down = false;
     await jest.advanceTimersByTimeAsync(1000);
     expect(generations.writeGenerations()).toEqual([1]);
+    expect(generations.currentGeneration()).toBe(1);
+  });
+
+  it('dates a read of the pointer from when it began, not from when its answer came', async () => {
+    let answer: (() => void) | undefined;
+    const hmget = redis.hmget;
+    redis.hmget = (key, ...fields) => new Promise((resolve) => (answer = () => resolve(hmget(key, ...fields))));
+    await jest.advanceTimersByTimeAsync(4900); // reads began at 1 s, 2 s, ... none answered
+    answer!();
+    await jest.advanceTimersByTimeAsync(0);
+    redis.hmget = hmget;
+    redis.down = true;
+    // The answer arrived at 4.9 s, but the read began at 1 s: more than 5 s ago at 6.1 s.
+    await jest.advanceTimersByTimeAsync(1200);
+    expect(() => generations.writeGenerations()).toThrow(ProjectionUnavailableError);
   });
 
   it('keeps its generations when the pointer holds something else than a generation', async () => {

@@ -12,18 +12,27 @@ import { InstanceHeartbeat, RebuildSummary } from './instance-heartbeat.js';
 /** The periodic re-read of the pointer, besides the one a pub/sub message triggers. */
 export const POINTER_REFRESH_MS = 1000;
 /**
- * A heartbeat outlives this many refreshes. A rebuild stops waiting for an instance whose
- * heartbeat has expired (it is gone), so an instance must not write longer than that on what it
- * last read: see WRITE_POINTER_MAX_AGE_MS.
+ * A heartbeat outlives this many refreshes. Heartbeats show a rebuild (and `status`) which instance
+ * has followed a change, so that it moves on as soon as all have; its correctness rests on the age
+ * rules below, not on them.
  */
 export const HEARTBEAT_TTL_MS = 10_000;
 /**
- * Writes stop (the batch is retried) when the pointer was last read longer ago than this, under
- * HEARTBEAT_TTL_MS: an instance cut off from Redis long enough for a rebuild to stop counting it
- * never writes on a pointer that missed an announced generation.
+ * Writes stop (the batch is retried) when the last read of the pointer began longer ago than this.
+ * So whatever an instance writes at a time t, it writes on a pointer read after t - 5 s, heartbeat
+ * or not: a rebuild that waits this long (and a margin) after a change knows every write from then
+ * on follows it (REBUILD_SETTLE_MS).
  */
-export const WRITE_POINTER_MAX_AGE_MS = HEARTBEAT_TTL_MS / 2;
-const INSTANCE_INDEX_RETENTION_MS = 3_600_000;
+export const WRITE_POINTER_MAX_AGE_MS = 5_000;
+/**
+ * Reads fail (503, and the instance is unready) when the last read of the pointer began longer ago
+ * than this: an instance cut off from the pointer must not serve a generation a rebuild may be
+ * deleting.
+ */
+export const READ_POINTER_MAX_AGE_MS = 8_000;
+/** A rebuild waits this long after each pointer change before relying on it (see above). */
+export const REBUILD_SETTLE_MS = { writes: WRITE_POINTER_MAX_AGE_MS + 1_000, reads: READ_POINTER_MAX_AGE_MS + 1_000 } as const;
+const INSTANCE_INDEX_RETENTION_MS = 86_400_000;
 
 /**
  * Follows the generation pointer: `current` is what reads use; `building` (during a rebuild) and
@@ -45,6 +54,7 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
   private previous: number | undefined;
   private rebuild: RebuildSummary | undefined;
   private currentSince = 0;
+  /** When the last successful read of the pointer began (performance.now()). */
   private readAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private subscriber: RedisClient | undefined;
@@ -78,12 +88,14 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
 
   currentGeneration(): number {
     if (this.current === undefined) throw new ProjectionUnavailableError('generation pointer not read yet');
+    const age = Math.round(performance.now() - this.readAt);
+    if (age > READ_POINTER_MAX_AGE_MS) throw new ProjectionUnavailableError(`generation pointer last read ${age} ms ago; reads wait for a fresh read`);
     return this.current;
   }
 
   writeGenerations(): number[] {
     const current = this.currentGeneration();
-    const age = Date.now() - this.readAt;
+    const age = Math.round(performance.now() - this.readAt);
     if (age > WRITE_POINTER_MAX_AGE_MS) throw new ProjectionUnavailableError(`generation pointer last read ${age} ms ago; writes wait for a fresh read`);
     return [...new Set([this.building, current, this.previous].filter((generation) => generation !== undefined))].sort((a, b) => b - a);
   }
@@ -110,6 +122,8 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
   }
 
   private async read(): Promise<void> {
+    // When the read began, not when its answer came: the answer is at least as new as that.
+    const startedAt = performance.now();
     const client = this.redis.client;
     const pointer = this.keys.generationPointer;
     let [current, building, previous, rebuild] = await client.hmget(pointer, 'current', 'building', 'previous', 'rebuild');
@@ -131,7 +145,7 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
     this.building = nextBuilding;
     this.previous = generationOf(previous);
     this.rebuild = summaryOf(rebuild);
-    this.readAt = Date.now();
+    this.readAt = startedAt;
     await this.beat(client);
   }
 
@@ -141,13 +155,13 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
       current: this.current!,
       writes: this.writeGenerations(),
       currentSince: this.currentSince,
-      at: this.readAt,
+      at: Date.now(),
     };
     await Promise.all([
       client.set(this.keys.instance(this.instanceId), JSON.stringify(heartbeat), 'PX', HEARTBEAT_TTL_MS),
-      client.zadd(this.keys.instances, this.readAt, this.instanceId),
-      // The index forgets instances gone for an hour; their heartbeats expired long before.
-      client.zremrangebyscore(this.keys.instances, '-inf', this.readAt - INSTANCE_INDEX_RETENTION_MS),
+      client.zadd(this.keys.instances, Date.now(), this.instanceId),
+      // The index forgets instances gone for a day; their heartbeats expired long before.
+      client.zremrangebyscore(this.keys.instances, '-inf', Date.now() - INSTANCE_INDEX_RETENTION_MS),
     ]);
   }
 

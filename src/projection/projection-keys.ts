@@ -5,8 +5,8 @@
  *   {prefix}g:{gen}:task:{taskId}          hash { v, p, o, t }: one task in one generation
  *   {prefix}instance:{id}                  string with a TTL: a running instance's heartbeat, saying
  *                                          which generations it reads and writes
- *   {prefix}instances                      sorted set: the ids of the instances that sent a heartbeat
- *                                          in the last hour, by when they last did
+ *   {prefix}instance-index                 sorted set: the ids of the instances that sent a heartbeat
+ *                                          in the last day, by when they last did
  * Pub/sub channel {prefix}projection: the pointer changed; every instance re-reads it.
  */
 export class ProjectionKeys {
@@ -19,7 +19,7 @@ export class ProjectionKeys {
     this.prefix = prefix;
     this.generationPointer = `${prefix}projection`;
     this.pointerChannel = `${prefix}projection`;
-    this.instances = `${prefix}instances`;
+    this.instances = `${prefix}instance-index`;
   }
 
   taskPrefix(generation: number): string {

@@ -55,6 +55,8 @@ export class RedisTaskProjection extends TaskProjection {
       // Newest generation first, one generation per round trip (usually there is only one): a
       // reader that moves to a newer generation finds there whatever it saw in the older one.
       for (const generation of generations) {
+        // An older generation a rebuild has stopped writing meanwhile (to delete it) is left alone.
+        if (generation !== generations[0] && !this.generations.writeGenerations().includes(generation)) continue;
         // Issued in one tick: auto-pipelining sends them as one write, one round trip, and as
         // single-key commands they split across Redis Cluster slots.
         const replies = latest.map((event) =>

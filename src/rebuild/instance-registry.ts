@@ -7,6 +7,7 @@ import { RedisConnection } from '../redis/redis-connection.js';
 
 const POLL_MS = 25;
 const WAITING_LOG_INTERVAL_MS = 10_000;
+const GUARD_INTERVAL_MS = 1000;
 
 /**
  * The running instances, by their heartbeats. An instance that is gone stops counting once its
@@ -24,25 +25,37 @@ export class InstanceRegistry {
     this.keys = new ProjectionKeys(config.keyPrefix);
   }
 
-  async live(): Promise<InstanceHeartbeat[]> {
+  /** The instances whose heartbeat is alive; `prune` also drops the others from the index. */
+  async live({ prune = true }: { prune?: boolean } = {}): Promise<InstanceHeartbeat[]> {
     const client = this.redis.client;
     const ids = await client.zrange(this.keys.instances, '0', '-1');
     const beats = await Promise.all(ids.map((id) => client.get(this.keys.instance(id))));
     const gone = ids.filter((_, index) => beats[index] === null);
-    if (gone.length > 0) await client.zrem(this.keys.instances, ...gone);
+    if (prune && gone.length > 0) await client.zrem(this.keys.instances, ...gone);
     return beats.filter((beat): beat is string => beat !== null).map((beat) => JSON.parse(beat) as InstanceHeartbeat);
   }
 
   /**
    * Waits until every live instance's heartbeat satisfies `confirms` (no instance at all counts as
    * confirmed), checking every 25 ms; says which ones it waits for every 10 s. Returns how long it
-   * waited and how many instances confirmed.
+   * waited and how many instances confirmed. `guard`, run every second, ends the wait by throwing
+   * when what it waits for can no longer come.
    */
-  async waitUntilAll(what: string, confirms: (beat: InstanceHeartbeat) => boolean, signal: AbortSignal): Promise<{ waitedMs: number; instances: number }> {
+  async waitUntilAll(
+    what: string,
+    confirms: (beat: InstanceHeartbeat) => boolean,
+    signal: AbortSignal,
+    guard?: () => Promise<void>,
+  ): Promise<{ waitedMs: number; instances: number }> {
     const started = Date.now();
     let lastSaid = started;
+    let guardedAt = started;
     for (;;) {
       signal.throwIfAborted();
+      if (guard && Date.now() - guardedAt >= GUARD_INTERVAL_MS) {
+        guardedAt = Date.now();
+        await guard();
+      }
       let beats: InstanceHeartbeat[] | undefined;
       try {
         beats = await this.live();

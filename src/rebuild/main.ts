@@ -8,7 +8,7 @@ import { InstanceRegistry } from './instance-registry.js';
 import { LockHeldError } from './rebuild-lock.js';
 import { RebuildModule } from './rebuild.module.js';
 import { RebuildPointer } from './rebuild-pointer.js';
-import { describeInstance, InsufficientMemoryError, RebuildRefusedError, RebuildService, StoppedByAbortError } from './rebuild.service.js';
+import { describeInstance, FlipRefusedError, InsufficientMemoryError, RebuildRefusedError, RebuildService, StoppedByAbortError } from './rebuild.service.js';
 import { describe } from './rebuild-progress.js';
 
 /** Exit codes (README, "Rebuilding the projection"). */
@@ -36,6 +36,7 @@ options:
   --max-rate N           start: replay at most N events per second (default: as fast as Redis takes them)
   --ignore-memory        start: start even though Redis's maxmemory looks too small for two generations
   --allow-empty          start: rebuild from an empty source topic even though the projection holds tasks
+  --allow-shrink         start: flip even though the new generation holds less than half the tasks of the current one
   --json                 status: print JSON
 The service's environment configures it (KAFKA_*, REDIS_*); AUTH_* are not needed.`;
 
@@ -47,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { 'max-rate': { type: 'string' }, 'ignore-memory': { type: 'boolean' }, 'allow-empty': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { 'max-rate': { type: 'string' }, 'ignore-memory': { type: 'boolean' }, 'allow-empty': { type: 'boolean' }, 'allow-shrink': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     return usage((error as Error).message);
@@ -79,14 +80,17 @@ async function main(argv: string[]): Promise<number> {
   const app = await NestFactory.createApplicationContext(RebuildModule.forRoot(config), { abortOnError: false, logger: new CommandLogger({ logLevels: levels }) });
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupt.signal.aborted) return;
+    if (interrupt.signal.aborted) {
+      process.stderr.write(`\nrebuild: ${signal} again: exiting now; run it again to resume\n`);
+      process.exit(EXIT.interrupted);
+    }
     process.stderr.write(`\nrebuild: ${signal}: stopping; run it again to resume\n`);
     interrupt.abort(new Error(`stopped by ${signal}`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    return await run(app, command, { maxEventsPerSecond, ignoreMemory: values['ignore-memory'] ?? false, allowEmpty: values['allow-empty'] ?? false, json: values.json ?? false }, interrupt.signal);
+    return await run(app, command, { maxEventsPerSecond, ignoreMemory: values['ignore-memory'] ?? false, allowEmpty: values['allow-empty'] ?? false, allowShrink: values['allow-shrink'] ?? false, json: values.json ?? false }, interrupt.signal);
   } finally {
     await app.close();
   }
@@ -103,7 +107,7 @@ class CommandLogger extends ConsoleLogger {
 async function run(
   app: INestApplicationContext,
   command: string,
-  options: { maxEventsPerSecond?: number; ignoreMemory: boolean; allowEmpty: boolean; json: boolean },
+  options: { maxEventsPerSecond?: number; ignoreMemory: boolean; allowEmpty: boolean; allowShrink: boolean; json: boolean },
   signal: AbortSignal,
 ): Promise<number> {
   const rebuild = app.get(RebuildService);
@@ -114,7 +118,7 @@ async function run(
       if (outcome.kind === 'nothing') process.stdout.write(`rebuild: nothing to abort: ${outcome.reason}\n`);
       return EXIT.ok;
     }
-    const outcome = await rebuild.start({ maxEventsPerSecond: options.maxEventsPerSecond, ignoreMemory: options.ignoreMemory, allowEmpty: options.allowEmpty, terminal: process.stderr.isTTY ? process.stderr : undefined }, signal);
+    const outcome = await rebuild.start({ maxEventsPerSecond: options.maxEventsPerSecond, ignoreMemory: options.ignoreMemory, allowEmpty: options.allowEmpty, allowShrink: options.allowShrink, terminal: process.stderr.isTTY ? process.stderr : undefined }, signal);
     process.stdout.write(
       outcome.kind === 'rebuilt'
         ? `rebuild: done: generation ${outcome.generation} is current (reads moved within ${outcome.propagationMs} ms); generation ${outcome.left} deleted (${outcome.deleted} keys)\n`
@@ -125,6 +129,7 @@ async function run(
     if (error instanceof LockHeldError) return fail(EXIT.locked, error.message);
     if (error instanceof InsufficientMemoryError) return fail(EXIT.memory, error.message);
     if (error instanceof RebuildRefusedError) return fail(EXIT.failed, `${error.message}; nothing was changed`);
+    if (error instanceof FlipRefusedError) return fail(EXIT.failed, error.message);
     if (signal.aborted) return fail(EXIT.interrupted, `stopped (${(signal.reason as Error).message}); run \`npm run rebuild\` again to resume`);
     if (error instanceof StoppedByAbortError) return fail(EXIT.aborted, error.message);
     const message = error instanceof Error ? error.message : String(error);
@@ -133,7 +138,7 @@ async function run(
 }
 
 async function status(app: INestApplicationContext, json: boolean): Promise<number> {
-  const [fields, instances] = await Promise.all([app.get(RebuildPointer).read(), app.get(InstanceRegistry).live()]);
+  const [fields, instances] = await Promise.all([app.get(RebuildPointer).read(), app.get(InstanceRegistry).live({ prune: false })]);
   if (json) {
     process.stdout.write(`${JSON.stringify({ ...fields, instances }, null, 2)}\n`);
     return EXIT.ok;

@@ -57,6 +57,17 @@ export class RebuildPointer {
     return this.redis.client.rebuildPointer(this.keys.generationPointer, step, token, ...args);
   }
 
+  /**
+   * A step that moves the generations: answered only once a replica of the pointer's master has it
+   * too (on a cluster), so that a failover cannot take instances back to a generation being
+   * deleted. Each such step can be run again.
+   */
+  private async move(step: string, token: string, ...args: (string | number)[]): Promise<unknown> {
+    const reply = await this.step(step, token, ...args);
+    await this.redis.replicated();
+    return reply;
+  }
+
   /** Takes the lock; `takeover` names a holder believed dead, taken over once it has not renewed for a while. */
   async claim(token: string, owner: LockOwner, ttlMs: number, takeover?: { token: string; belowMs: number }): Promise<ClaimResult> {
     const reply = (await this.step('claim', token, JSON.stringify(owner), ttlMs, ...(takeover ? [takeover.token, takeover.belowMs] : []))) as [number, string?, number?];
@@ -85,21 +96,21 @@ export class RebuildPointer {
 
   /** The building generation: announced now, or the one a stopped rebuild left. */
   async announce(token: string): Promise<number> {
-    return Number(await this.step('announce', token));
+    return Number(await this.move('announce', token));
   }
 
   /** Moves reads to `generation`; returns the generation they left and when (Redis's clock, ms). */
   async flip(token: string, generation: number, state: RebuildState): Promise<{ left: number; at: number }> {
-    const [left, at] = (await this.step('flip', token, generation, JSON.stringify(state))) as [number, number];
+    const [left, at] = (await this.move('flip', token, generation, JSON.stringify(state))) as [number, number];
     return { left, at };
   }
 
   async retire(token: string, generation: number): Promise<void> {
-    await this.step('retire', token, generation);
+    await this.move('retire', token, generation);
   }
 
   async drop(token: string, generation: number): Promise<void> {
-    await this.step('drop', token, generation);
+    await this.move('drop', token, generation);
   }
 
   async writeState(token: string, state: RebuildState): Promise<void> {

@@ -22,6 +22,7 @@ export class RebuildProgress {
   private readonly samples: { at: number; replayed: number }[] = [];
   private shownAt = Number.NEGATIVE_INFINITY;
   private onTerminal = false;
+  private shownLast = false;
 
   constructor(
     private readonly generation: number,
@@ -54,13 +55,17 @@ export class RebuildProgress {
   }
 
   private show(figures: ProgressFigures, now: number): void {
+    // The last line is shown at once, and once: the replay may sit at 100% while its group commits.
+    const last = figures.replayed >= figures.total;
+    if (last && this.shownLast) return;
+    this.shownLast = last;
     const line = describe(this.generation, figures);
     if (this.terminal) {
-      if (now - this.shownAt < TTY_INTERVAL_MS && figures.replayed < figures.total) return;
+      if (now - this.shownAt < TTY_INTERVAL_MS && !last) return;
       this.terminal.write(`\r\x1b[K${line}`);
       this.onTerminal = true;
     } else {
-      if (now - this.shownAt < LOG_INTERVAL_MS && figures.replayed < figures.total) return;
+      if (now - this.shownAt < LOG_INTERVAL_MS && !last) return;
       this.logger.log(line);
     }
     this.shownAt = now;

@@ -4,7 +4,7 @@ import { RetryBackoff } from '../common/retry-backoff.js';
 import { sleep } from '../common/sleep.js';
 import { KafkaConfig } from '../config/app-config.js';
 import { InstanceHeartbeat } from '../projection/instance-heartbeat.js';
-import { POINTER_REFRESH_MS } from '../projection/projection-generations.js';
+import { REBUILD_SETTLE_MS } from '../projection/projection-generations.js';
 import { GenerationCleaner } from './generation-cleaner.js';
 import { InstanceRegistry } from './instance-registry.js';
 import { LOCK_TTL_MS, LockHeldError, RebuildLock } from './rebuild-lock.js';
@@ -15,11 +15,9 @@ import { RebuildTarget } from './rebuild-target.js';
 import { megabytes, RedisMemory } from './redis-memory.js';
 import { ReplayConsumer, ReplayRange, replayTotal } from './replay-consumer.js';
 
-/**
- * After every instance confirmed a change, reads and writes they began on the pointer before it
- * may still be in flight: their keys are deleted only after this.
- */
-const IN_FLIGHT_GRACE_MS = 2 * POINTER_REFRESH_MS;
+/** Deletion passes over a generation, each after the last found keys left (writes in flight). */
+const DELETE_PASSES = 3;
+const SOURCE_CHECK_TIMEOUT_MS = 30_000;
 const STATE_WRITE_INTERVAL_MS = 1000;
 
 export interface StartOptions {
@@ -28,6 +26,8 @@ export interface StartOptions {
   readonly ignoreMemory: boolean;
   /** Start even though the source topic is empty while the current generation holds tasks. */
   readonly allowEmpty?: boolean;
+  /** Flip even though the new generation holds less than half the tasks of the current one. */
+  readonly allowShrink?: boolean;
   /** Where a terminal shows progress; undefined: log lines. */
   readonly terminal?: NodeJS.WriteStream;
 }
@@ -43,6 +43,9 @@ export class RebuildRefusedError extends Error {}
 
 /** Redis's maxmemory leaves no room for two generations. */
 export class InsufficientMemoryError extends RebuildRefusedError {}
+
+/** The new generation looks wrong: the rebuild stopped before its flip, keeping it. */
+export class FlipRefusedError extends Error {}
 
 /** `rebuild abort` asked the running rebuild to stop. */
 export class StoppedByAbortError extends Error {
@@ -88,10 +91,16 @@ export class RebuildService {
     const stop = AbortSignal.any([signal, lock.signal]);
     let state: RebuildState | undefined;
     try {
-      const fields = await this.pointer.read();
-      if (fields.previous !== undefined) return await this.finishAfterFlip(lock, fields, stop);
+      let fields = await this.pointer.read();
+      const pending = pendingDeletion(fields);
+      if (pending?.after === 'flip') return await this.finishAfterFlip(lock, fields, pending.generation, stop);
+      if (pending?.after === 'abort') {
+        await this.finishAbort(lock, fields.rebuild!, stop);
+        fields = await this.pointer.read();
+      }
       state = await this.announce(lock, fields, options, stop);
       state = await this.replayInto(lock, state, options, stop);
+      if (!options.allowShrink) await this.checkSize(state.generation, fields.current, stop);
       return await this.flip(lock, state, stop);
     } catch (error) {
       // Recorded only while its generation is still the building one: not after a flip.
@@ -110,32 +119,39 @@ export class RebuildService {
   async abort(signal: AbortSignal): Promise<AbortOutcome> {
     // Nothing is asked of a rebuild that has flipped already (it is deleting the old generation).
     const before = await this.pointer.read().catch((error: Error) => {
-      throw new Error(`cannot read the generation pointer: Redis did not answer (${error.message})`);
+      throw new RebuildRefusedError(`cannot read the generation pointer: Redis did not answer (${error.message})`);
     });
-    if (before.building === undefined) return { kind: 'nothing', reason: this.nothingToAbort(before) };
+    if (before.building === undefined && pendingDeletion(before)?.after !== 'abort') return { kind: 'nothing', reason: this.nothingToAbort(before) };
     const lock = new RebuildLock(this.pointer, 'rebuild abort');
     await this.acquireForAbort(lock, signal);
     const stop = AbortSignal.any([signal, lock.signal]);
     try {
       const fields = await this.pointer.read();
-      const generation = fields.building;
+      const generation = fields.building ?? (pendingDeletion(fields)?.after === 'abort' ? fields.rebuild!.generation : undefined);
       if (generation === undefined) return { kind: 'nothing', reason: this.nothingToAbort(fields) };
       const base = fields.rebuild?.generation === generation ? fields.rebuild : undefined;
-      let state: RebuildState = { ...(base ?? { generation, group: this.groupOf(generation), startedAt: Date.now() }), phase: 'aborting', updatedAt: Date.now() };
+      const state: RebuildState = { ...(base ?? { generation, group: this.groupOf(generation), startedAt: Date.now() }), phase: 'aborting', updatedAt: Date.now() };
+      // Recorded before the drop: an abort stopped after it finishes deleting when run again.
       await this.persist('record the abort', stop, () => this.pointer.writeState(lock.token, state));
-      await this.persist(`stop writing generation ${generation}`, stop, () => this.pointer.drop(lock.token, generation));
-      await this.pointer.announceChange().catch(() => undefined);
-      await this.registry.waitUntilAll(`stop writing generation ${generation}`, (beat) => !beat.writes.includes(generation), stop);
-      await sleep(IN_FLIGHT_GRACE_MS, stop);
-      const deleted = await this.persist(`delete generation ${generation}`, stop, () => this.cleaner.deleteGeneration(generation, stop));
-      await this.replay.deleteGroup(state.group);
-      state = { ...state, phase: 'aborted', updatedAt: Date.now() };
-      await this.persist('record the abort', stop, () => this.pointer.writeState(lock.token, state));
+      const deleted = await this.finishAbort(lock, state, stop);
       this.logger.log(`aborted the rebuild of generation ${generation}: deleted its ${deleted} keys; generation ${fields.current} stays current`);
       return { kind: 'aborted', generation, deleted };
     } finally {
       await lock.release();
     }
+  }
+
+  /** Drops the aborted generation (if still building), and deletes its keys and its group. */
+  private async finishAbort(lock: RebuildLock, aborting: RebuildState, stop: AbortSignal): Promise<number> {
+    const { generation } = aborting;
+    this.logger.log(`deleting generation ${generation}, left by an aborted rebuild`);
+    await this.persist(`stop writing generation ${generation}`, stop, () => this.pointer.drop(lock.token, generation));
+    await this.pointer.announceChange().catch(() => undefined);
+    await this.settle(`stop writing generation ${generation}`, (beat) => !beat.writes.includes(generation), REBUILD_SETTLE_MS.writes, stop);
+    const deleted = await this.deleteGeneration(generation, stop);
+    await this.replay.deleteGroup(aborting.group);
+    await this.persist('record the abort', stop, () => this.pointer.writeState(lock.token, { ...aborting, phase: 'aborted', updatedAt: Date.now() }));
+    return deleted;
   }
 
   private nothingToAbort(fields: PointerFields): string {
@@ -163,7 +179,10 @@ export class RebuildService {
     }
     await this.persist('record the rebuild state', stop, () => this.pointer.writeState(lock.token, state));
     await this.pointer.announceChange().catch(() => undefined);
-    const { waitedMs, instances } = await this.registry.waitUntilAll(`write generation ${state.generation}`, (beat) => beat.writes.includes(state.generation), stop);
+    // Once every running instance says it writes the building generation, and at least 6 s after
+    // the announce: whatever an instance writes from then on, it writes on a pointer read after the
+    // announce (WRITE_POINTER_MAX_AGE_MS), heartbeat or not.
+    const { waitedMs, instances } = await this.settle(`write generation ${state.generation}`, (beat) => beat.writes.includes(state.generation), REBUILD_SETTLE_MS.writes, stop);
     this.logger.log(`${instances} running instance(s) write generation ${state.generation} too (confirmed in ${waitedMs} ms)`);
     return state;
   }
@@ -221,7 +240,7 @@ export class RebuildService {
     });
     const observedFrom = Date.now();
     await this.pointer.announceChange().catch(() => undefined);
-    const { instances } = await this.registry.waitUntilAll(`read generation ${generation}`, (beat) => beat.current === generation, stop);
+    const { instances } = await this.registry.waitUntilAll(`read generation ${generation}`, (beat) => beat.current === generation, stop, this.expect((fields) => fields.current === generation, `generation ${generation} current`));
     const propagationMs = Date.now() - observedFrom;
     this.logger.log(`flipped: reads moved from generation ${left} to ${generation}; all ${instances} running instance(s) read it ${propagationMs} ms after the flip`);
     state = { ...state, flippedAt: at, left, propagationMs, updatedAt: Date.now() };
@@ -231,27 +250,25 @@ export class RebuildService {
   }
 
   /** A rebuild that was stopped after its flip: what is left is deleting the generation reads left. */
-  private async finishAfterFlip(lock: RebuildLock, fields: PointerFields, stop: AbortSignal): Promise<StartOutcome> {
-    const left = fields.previous!;
+  private async finishAfterFlip(lock: RebuildLock, fields: PointerFields, left: number, stop: AbortSignal): Promise<StartOutcome> {
     const generation = fields.current!;
     this.logger.log(`the last rebuild flipped to generation ${generation} and stopped before deleting generation ${left}: finishing that (run \`npm run rebuild\` again for a new rebuild)`);
     const earlier = fields.rebuild?.generation === generation ? fields.rebuild : undefined;
     const state: RebuildState = { ...(earlier ?? { generation, group: this.groupOf(generation), startedAt: Date.now() }), phase: 'flipped', left, updatedAt: Date.now() };
-    await this.registry.waitUntilAll(`read generation ${generation}`, (beat) => beat.current === generation, stop);
     const deleted = await this.cleanUp(lock, state, left, stop);
     return { kind: 'finished-cleanup', generation, left, deleted };
   }
 
   private async cleanUp(lock: RebuildLock, flipped: RebuildState, left: number, stop: AbortSignal): Promise<number> {
+    // Recorded before the retire: a rebuild stopped after it still knows what to delete.
+    let state: RebuildState = { ...flipped, phase: 'cleaning', left, updatedAt: Date.now() };
+    await this.persist('record the rebuild state', stop, () => this.pointer.writeState(lock.token, state));
     await this.persist(`stop writing generation ${left}`, stop, () => this.pointer.retire(lock.token, left));
     await this.pointer.announceChange().catch(() => undefined);
-    await this.registry.waitUntilAll(`stop writing generation ${left}`, (beat) => !beat.writes.includes(left), stop);
-    await sleep(IN_FLIGHT_GRACE_MS, stop);
-    let state: RebuildState = { ...flipped, phase: 'cleaning', updatedAt: Date.now() };
-    await this.persist('record the rebuild state', stop, () => this.pointer.writeState(lock.token, state));
-    const started = Date.now();
-    const deleted = await this.persist(`delete generation ${left}`, stop, () => this.cleaner.deleteGeneration(left, stop));
-    this.logger.log(`deleted generation ${left}: ${deleted} keys in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    // Once no instance writes it, and at least 9 s after the retire: no instance reads or writes
+    // it from then on, heartbeat or not (READ_POINTER_MAX_AGE_MS).
+    await this.settle(`stop writing generation ${left}`, (beat) => !beat.writes.includes(left), REBUILD_SETTLE_MS.reads, stop);
+    const deleted = await this.deleteGeneration(left, stop);
     await this.replay.deleteGroup(state.group);
     state = { ...state, phase: 'done', updatedAt: Date.now() };
     await this.persist('record the rebuild state', stop, () => this.pointer.writeState(lock.token, state));
@@ -259,12 +276,74 @@ export class RebuildService {
   }
 
   /**
+   * Deletes a generation no one reads or writes any more: refuses one the pointer still names (a
+   * step lost to a failover), and goes over it again while a pass still finds keys (writes that
+   * were in flight).
+   */
+  private async deleteGeneration(generation: number, stop: AbortSignal): Promise<number> {
+    const fields = await this.persist('read the generation pointer', stop, () => this.pointer.read());
+    if ([fields.current, fields.building, fields.previous].includes(generation)) {
+      throw new Error(`generation ${generation} is still named by the pointer (current ${fields.current}, building ${fields.building}, previous ${fields.previous}); not deleting it`);
+    }
+    const started = Date.now();
+    let deleted = 0;
+    for (let pass = 1; pass <= DELETE_PASSES; pass += 1) {
+      deleted += await this.persist(`delete generation ${generation}`, stop, () => this.cleaner.deleteGeneration(generation, stop));
+      const left = await this.persist(`count generation ${generation}`, stop, () => this.cleaner.countGeneration(generation));
+      if (left === 0) break;
+      this.logger.warn(`${left} keys of generation ${generation} appeared during its deletion; deleting again`);
+      await sleep(REBUILD_SETTLE_MS.writes, stop);
+    }
+    this.logger.log(`deleted generation ${generation}: ${deleted} keys in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return deleted;
+  }
+
+  /**
+   * Waits until every running instance confirms a pointer change, and at least `settleMs` after it
+   * (REBUILD_SETTLE_MS): after that, the change holds for every instance, heartbeat or not.
+   */
+  private async settle(what: string, confirms: (beat: InstanceHeartbeat) => boolean, settleMs: number, stop: AbortSignal): Promise<{ waitedMs: number; instances: number }> {
+    const changedAt = performance.now();
+    const confirmed = await this.registry.waitUntilAll(what, confirms, stop);
+    const left = settleMs - (performance.now() - changedAt);
+    if (left > 0) await sleep(left, stop);
+    return confirmed;
+  }
+
+  /** A check for a wait: fails it when the pointer no longer shows what the rebuild made it (a step lost to a failover). */
+  private expect(holds: (fields: PointerFields) => boolean, what: string): () => Promise<void> {
+    return async () => {
+      // Redis not answering is not a change: the wait goes on.
+      const fields = await this.pointer.read().catch(() => undefined);
+      if (fields && !holds(fields)) throw new Error(`the generation pointer no longer has ${what} (current ${fields.current}, building ${fields.building}); was a step lost to a Redis failover? See \`npm run rebuild -- status\``);
+    };
+  }
+
+  /**
+   * Refuses to flip to a generation with less than half the keys of the current one: a wrong but
+   * non-empty KAFKA_TOPIC (another environment's, the dead-letter topic) would otherwise replace
+   * the projection with a fraction of it, and the old one would be deleted.
+   */
+  private async checkSize(generation: number, current: number | undefined, stop: AbortSignal): Promise<void> {
+    if (current === undefined) return;
+    const [built, serving] = await this.persist('count the generations', stop, () => Promise.all([this.cleaner.countGeneration(generation), this.cleaner.countGeneration(current)]));
+    this.logger.log(`generation ${generation} holds ${built} keys; generation ${current} holds ${serving}`);
+    if (built * 2 >= serving) return;
+    throw new FlipRefusedError(
+      `generation ${generation} holds ${built} keys, less than half of the ${serving} of generation ${current}: not flipping. Check KAFKA_TOPIC (${this.kafka.topic}); then \`npm run rebuild -- abort\` drops what was built, or \`npm run rebuild -- --allow-shrink\` flips to it`,
+    );
+  }
+
+  /**
    * Refuses a source that cannot be right: a topic that does not exist, or an empty one while the
    * current generation holds tasks (a wrong KAFKA_TOPIC would otherwise flip reads to nothing).
    */
   private async checkSource(fields: PointerFields, allowEmpty: boolean, stop: AbortSignal): Promise<void> {
-    await this.replay.assertTopicExists(stop).catch((error: Error) => {
-      throw stop.aborted ? error : new RebuildRefusedError(error.message);
+    // Kafka unreachable before anything was changed: say so rather than wait for good.
+    const checking = AbortSignal.any([stop, AbortSignal.timeout(SOURCE_CHECK_TIMEOUT_MS)]);
+    await this.replay.assertTopicExists(checking).catch((error: Error) => {
+      if (stop.aborted) throw error;
+      throw new RebuildRefusedError(checking.aborted ? `Kafka (${this.kafka.brokers.join(',')}) did not answer within ${SOURCE_CHECK_TIMEOUT_MS / 1000} s` : error.message);
     });
     if (allowEmpty || replayTotal(await this.replay.range(stop)) > 0) return;
     if (fields.current !== undefined && (await this.cleaner.hasKeys(fields.current))) {
@@ -288,6 +367,12 @@ export class RebuildService {
   private async checkMemory(ignore: boolean): Promise<void> {
     for (const node of await this.memory.perNode()) {
       const figures = `Redis ${node.node} uses ${megabytes(node.usedBytes)} (${megabytes(node.datasetBytes)} of data); while two generations exist expect about ${megabytes(node.expectedPeakBytes)}`;
+      if (node.maxBytes > 0 && node.policy !== 'noeviction') {
+        // Under memory pressure Redis would evict tasks (404s after the flip) or tombstone markers.
+        const message = `Redis ${node.node} evicts keys when full (maxmemory-policy ${node.policy}): the projection needs maxmemory-policy noeviction`;
+        if (!ignore) throw new InsufficientMemoryError(`${message}. Set it, or run with --ignore-memory to start anyway.`);
+        this.logger.warn(`${message}; starting anyway (--ignore-memory)`);
+      }
       if (node.maxBytes === 0) {
         this.logger.warn(`${figures}; it has no maxmemory limit, so make sure the host has that much memory`);
       } else if (node.expectedPeakBytes > node.maxBytes) {
@@ -348,6 +433,19 @@ export class RebuildService {
 /** Instances as `status` shows them. */
 export function describeInstance(beat: InstanceHeartbeat): string {
   return `${beat.id}: reads generation ${beat.current}, writes ${beat.writes.join(', ')}`;
+}
+
+/**
+ * A generation a stopped rebuild or abort left to delete: the one reads left at a flip (still
+ * `previous`, or recorded as `left` while cleaning), or an aborted one that is no longer building.
+ */
+function pendingDeletion(fields: PointerFields): { generation: number; after: 'flip' | 'abort' } | undefined {
+  const named = [fields.current, fields.building];
+  if (fields.previous !== undefined) return { generation: fields.previous, after: 'flip' };
+  const state = fields.rebuild;
+  if (state?.phase === 'cleaning' && state.left !== undefined && !named.includes(state.left)) return { generation: state.left, after: 'flip' };
+  if (state?.phase === 'aborting' && !named.includes(state.generation)) return { generation: state.generation, after: 'abort' };
+  return undefined;
 }
 
 function fromOffsets(offsets: ReadonlyMap<number, bigint>): Record<string, string> {

@@ -12,6 +12,8 @@ export interface NodeMemory {
   readonly maxBytes: number;
   /** used + dataset: what it holds once the building generation is as large as the current one. */
   readonly expectedPeakBytes: number;
+  /** maxmemory-policy: what Redis does when full. */
+  readonly policy: string;
 }
 
 /**
@@ -27,7 +29,8 @@ export class RedisMemory {
     const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
     return Promise.all(
       nodes.map(async (node) => {
-        const info = parseInfo(await node.info('memory'));
+        const text = await node.info('memory');
+        const info = parseInfo(text);
         const usedBytes = info.used_memory ?? 0;
         const datasetBytes = info.used_memory_dataset ?? usedBytes;
         return {
@@ -36,6 +39,7 @@ export class RedisMemory {
           datasetBytes,
           maxBytes: info.maxmemory ?? 0,
           expectedPeakBytes: usedBytes + datasetBytes,
+          policy: /^maxmemory_policy:(\S+)/m.exec(text)?.[1] ?? 'noeviction',
         };
       }),
     );
