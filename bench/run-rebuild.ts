@@ -122,6 +122,8 @@ interface RebuildSummary {
   ratio: number | null;
   liveIngestOneInstanceEventsPerSecond: number | null;
   rebuildOverLiveIngest: number | null;
+  /** Events per CPU-second of the consuming process (its rate over the cores it used meanwhile): robust to what else ran on the machine. */
+  eventsPerCpuSecond: { rebuild: number | null; floor: number | null; liveIngest: number | null };
   readRate: number;
   readP99IdleMs: number | null;
   readP99ReplayMs: number | null;
@@ -141,7 +143,7 @@ interface RebuildFigures {
   machine: MachineInfo;
   settings: RebuildSettings & { events: number; eventBytes: number };
   producing: { seconds: number; eventsPerSecond: number };
-  liveIngest: RateFigures & { instances: 1 };
+  liveIngest: RateFigures & { instances: 1; cpu: CpuShares | null };
   summary: RebuildSummary;
   rounds: RoundFigures[];
   durationSeconds: number;
@@ -188,6 +190,9 @@ async function main(): Promise<void> {
   const first = await startInstance(1);
   onCleanup('stop service instance 1', () => first.child.stop());
   instances.push(first);
+  const kafkaPid = Number(readFileSync(join(ROOT, '.local', 'run', 'kafka.pid'), 'utf8').trim());
+  const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+  let ingestCpu: { stop(): CpuShares } | undefined;
   const ingest = await watchGroupUntilCaughtUp({
     kafka,
     groupId: serviceGroup,
@@ -196,10 +201,11 @@ async function main(): Promise<void> {
     timeoutMs: settings.loadTimeoutSeconds * 1000,
     startedAt: ingestStarted,
     alive: () => first.child.running,
+    onCommit: () => (ingestCpu ??= startCpuWindow({ service: [first.child.pid!], redis: [redisPid], kafka: [kafkaPid] })),
   });
   if (!ingest.caughtUp) throw new CorrectnessFailure(`instance 1 did not ingest the topic within ${settings.loadTimeoutSeconds} s (${describeProgress(ingest)})\n${first.child.logTail()}`);
-  const liveIngest = { ...rateFigures(ingest), instances: 1 as const };
-  log(`live ingest by instance 1 alone: ${liveIngest.eventsPerSecond ?? 'n/a'} events/s (${describeProgress(ingest)})`);
+  const liveIngest = { ...rateFigures(ingest), instances: 1 as const, cpu: ingestCpu?.stop() ?? null };
+  log(`live ingest by instance 1 alone: ${liveIngest.eventsPerSecond ?? 'n/a'} events/s (${describeProgress(ingest)}; cores: ${JSON.stringify(liveIngest.cpu?.cores)})`);
   const more = await Promise.all(Array.from({ length: settings.instances - 1 }, (_, index) => startInstance(index + 2)));
   for (const [index, instance] of more.entries()) {
     onCleanup(`stop service instance ${index + 2}`, () => instance.child.stop());
@@ -211,10 +217,7 @@ async function main(): Promise<void> {
 
   const idsFile = join(ROOT, '.local', 'bench-logs', names.name, 'task-ids.json');
   writeFileSync(idsFile, JSON.stringify(taskIds));
-  const pids = {
-    redis: Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]),
-    kafka: Number(readFileSync(join(ROOT, '.local', 'run', 'kafka.pid'), 'utf8').trim()),
-  };
+  const pids = { redis: redisPid, kafka: kafkaPid };
   const context: RoundContext = { infra, redis, kafka, instances, tasks, taskIds, idsFile, pids, groups };
 
   // 3. Rounds: floor and rebuild, the order alternating.
@@ -248,6 +251,11 @@ async function main(): Promise<void> {
     ratio: round(ratio(rebuildRate, floorRate), 3),
     liveIngestOneInstanceEventsPerSecond: liveIngest.eventsPerSecond,
     rebuildOverLiveIngest: round(ratio(rebuildRate, liveIngest.eventsPerSecond), 3),
+    eventsPerCpuSecond: {
+      rebuild: round(median(rounds.map((round) => ratio(round.rebuild.eventsPerSecond, round.cpu.replay?.cores.rebuild ?? null))), 0),
+      floor: round(median(rounds.map((round) => ratio(round.floor.eventsPerSecond, round.cpu.floor?.cores.floor ?? null))), 0),
+      liveIngest: round(ratio(liveIngest.eventsPerSecond, liveIngest.cpu?.cores.service ?? null), 0),
+    },
     readRate: settings.readRate,
     readP99IdleMs: round(p99Idle, 2),
     readP99ReplayMs: round(p99Replay, 2),
@@ -360,7 +368,7 @@ async function rebuildRound(r: number, context: RoundContext): Promise<RoundFigu
   log(`round ${r}: rebuilding generation ${generationBefore} into ${generation} with ${instances.length} instance(s) serving ${settings.readRate} reads/s`);
   const rebuildFrom = Date.now();
   const rebuildStarted = performance.now();
-  const rebuild = startRebuildCommand({ runName: names.name, name: `rebuild-${r}`, infra, topic: names.topic, dlqTopic: names.dlqTopic, groupId: serviceGroup, keyPrefix: serviceKeys, partitions: settings.partitions });
+  const rebuild = startRebuildCommand({ runName: names.name, name: `rebuild-${r}`, infra, topic: names.topic, dlqTopic: names.dlqTopic, groupId: serviceGroup, keyPrefix: serviceKeys, partitions: settings.partitions, maxRate: settings.rebuildMaxRate });
   onCleanup(`stop rebuild ${r}`, () => rebuild.stop());
   let replayCpu: { stop(): CpuShares } | undefined;
   const replay = await watchGroupUntilCaughtUp({
@@ -744,7 +752,8 @@ function rebuildMarkdown(figures: RebuildFigures): string {
       `read every ${s.offsetPollMs} ms, the same way for both. The floor is \`bench/floor-consumer.ts\` (kafkajs, eachBatch doing nothing, default fetch sizes).`,
     `- Reads: open loop (\`bench/read-pacer.ts\`, its own process) at ${s.readRate} req/s in all, round-robin over the ${s.instances} instances, random task ids on \`${s.route}:taskId\` with a valid token; ` +
       `latency from when each request was due to its whole answer. Idle: ${s.idleSeconds} s before the rebuild (after ${s.readWarmupSeconds} s of warm-up); during: from the replay's first commit to its last (and the whole rebuild, start to exit). ` +
-      `Live updates at ${s.liveRate} events/s to random tasks in both phases. Every read was answered 200.`,
+      `Live updates at ${s.liveRate} events/s to random tasks in both phases. Every read was answered 200. ` +
+      (s.rebuildMaxRate ? `The rebuild ran with \`--max-rate ${s.rebuildMaxRate}\`.` : 'The rebuild ran without `--max-rate` (as fast as it goes, its default).'),
     '',
     '| | rebuild (replay) | floor (kafkajs, no work) | rebuild/floor |',
     '|---|---|---|---|',
@@ -754,6 +763,9 @@ function rebuildMarkdown(figures: RebuildFigures): string {
     `Live ingest by one instance of the service on the same topic (instance 1 alone, cold, measured the same way, once): ${summary.liveIngestOneInstanceEventsPerSecond ?? 'n/a'} events/s; ` +
       `the replay ran at ${summary.rebuildOverLiveIngest ?? 'n/a'}× that. The rebuild's own log (its consumer's start included): ${perRound((round) => (round.rebuild.ownReplay ? `${round.rebuild.ownReplay.events} events in ${round.rebuild.ownReplay.seconds} s` : null))}; ` +
       `the whole command (announce, replay, flip, deleting the old generation): ${perRound((round) => `${round.rebuild.wallSeconds} s`)}.`,
+    '',
+    `Events per CPU-second of the consuming process (its rate / the cores it used meanwhile, from /proc; less sensitive to what else ran): ` +
+      `rebuild ${summary.eventsPerCpuSecond.rebuild ?? 'n/a'}, live ingest ${summary.eventsPerCpuSecond.liveIngest ?? 'n/a'}, floor ${summary.eventsPerCpuSecond.floor ?? 'n/a'}.`,
     '',
     `| read latency at ${s.readRate} req/s, ms | idle | during the replay | replay end to exit (flip, cleanup) | whole rebuild |`,
     '|---|---|---|---|---|',
@@ -781,9 +793,14 @@ function rebuildMarkdown(figures: RebuildFigures): string {
     `| used_memory_peak (since redis-server started) | ${rounds.map((round) => mib(round.memory.usedMemoryPeakBytes)).join(' | ')} |`,
     '',
     `Cores busy during the replay (CPU seconds per second): ${rounds
-      .map((round) => `round ${round.round}: rebuild ${cores(round.cpu.replay, 'rebuild')}, instances ${cores(round.cpu.replay, 'services')}, redis ${cores(round.cpu.replay, 'redis')}, kafka ${cores(round.cpu.replay, 'kafka')}, pacer ${cores(round.cpu.replay, 'pacer')}, machine ${round.cpu.replay?.machineCores ?? 'n/a'}`)
+      .map(
+        (round) =>
+          `round ${round.round}: rebuild ${cores(round.cpu.replay, 'rebuild')}, instances ${cores(round.cpu.replay, 'services')}, redis ${cores(round.cpu.replay, 'redis')}, kafka ${cores(round.cpu.replay, 'kafka')}, ` +
+          `read pacer ${cores(round.cpu.replay, 'pacer')}, other processes ${round.cpu.replay?.otherCores ?? 'n/a'}, machine ${round.cpu.replay?.machineCores ?? 'n/a'}`,
+      )
       .join('; ')}. ` +
       `During the floor: ${rounds.map((round) => `floor ${cores(round.cpu.floor, 'floor')}, kafka ${cores(round.cpu.floor, 'kafka')}, machine ${round.cpu.floor?.machineCores ?? 'n/a'}`).join('; ')}. ` +
+      `During instance 1's live ingest: service ${cores(figures.liveIngest.cpu, 'service')}, redis ${cores(figures.liveIngest.cpu, 'redis')}, kafka ${cores(figures.liveIngest.cpu, 'kafka')}, machine ${figures.liveIngest.cpu?.machineCores ?? 'n/a'}. ` +
       `1-minute load average at each round's start: ${perRound((round) => round.loadAverage1m)}.`,
     '',
     `Checked after each rebuild: ${rounds[rounds.length - 1]?.checks.join('; ') ?? 'n/a'}.`,

@@ -11,6 +11,9 @@ export const SKIP_BUILD = process.env.BENCH_SKIP_BUILD === '1';
 /** BENCH_SERVICE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.local/profiles", profiles the service. */
 export const SERVICE_NODE_ARGS = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
 
+/** BENCH_REBUILD_NODE_ARGS: the same for `npm run rebuild` in bench:rebuild. */
+export const REBUILD_NODE_ARGS = (process.env.BENCH_REBUILD_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
+
 function positiveIntegerFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -92,6 +95,8 @@ export function rebuildSettings() {
     idleSeconds: positiveIntegerFromEnv('BENCH_IDLE_SECONDS', base.idleSeconds),
     /** Live updates per second produced while reads are measured (idle and during the rebuild alike). */
     liveRate: positiveIntegerFromEnv('BENCH_LIVE_RATE', base.liveRate),
+    /** BENCH_REBUILD_MAX_RATE: the rebuild's --max-rate (events/s); unset: as fast as it goes, the default. */
+    rebuildMaxRate: process.env.BENCH_REBUILD_MAX_RATE ? positiveIntegerFromEnv('BENCH_REBUILD_MAX_RATE', 1) : undefined,
     partitions: 4,
     route: '/api/tasks/',
     /** Reads not measured at the start of the read load: connections being opened. */

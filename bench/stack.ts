@@ -10,7 +10,7 @@ import { ROOT, infraSettings, type InfraSettings } from '../test/support/infra.j
 import { freePort } from '../test/support/server-process.js';
 import { TestKafka } from '../test/support/test-kafka.js';
 import { onCleanup } from './bench-run.js';
-import { SERVICE_NODE_ARGS, SKIP_BUILD } from './settings.js';
+import { REBUILD_NODE_ARGS, SERVICE_NODE_ARGS, SKIP_BUILD } from './settings.js';
 import { TaskHttpClient } from './task-reading.js';
 
 const INFRA_TIMEOUT_MS = 300_000;
@@ -216,9 +216,10 @@ export type RebuildCommandOptions = Omit<ServiceOptions, 'token'>;
  * `npm run rebuild -- start` as an operator runs it: `node dist/rebuild/main.js start` with the
  * service's environment (no AUTH_*), its log lines (LOG_LEVEL=log) and output in the run's logs.
  */
-export function startRebuildCommand({ runName, name, ...service }: RebuildCommandOptions): ManagedProcess {
+export function startRebuildCommand({ runName, name, maxRate, ...service }: RebuildCommandOptions & { maxRate?: number }): ManagedProcess {
   const env = { ...serviceEnvironment(service), KAFKA_CLIENT_ID: `${service.groupId}.rebuild`, LOG_LEVEL: 'log' };
-  return ManagedProcess.start(name, runName, [join(ROOT, 'dist', 'rebuild', 'main.js'), 'start'], env);
+  const args = [...REBUILD_NODE_ARGS, join(ROOT, 'dist', 'rebuild', 'main.js'), 'start', ...(maxRate ? ['--max-rate', String(maxRate)] : [])];
+  return ManagedProcess.start(name, runName, args, env);
 }
 
 /** `npm run rebuild -- status --json`, parsed. */
