@@ -792,7 +792,10 @@ function rebuildMarkdown(figures: RebuildFigures): string {
     `| after the cleanup (lazy free done) | ${rounds.map((round) => mib(round.memory.afterUsedBytes)).join(' | ')} |`,
     `| used_memory_peak (since redis-server started) | ${rounds.map((round) => mib(round.memory.usedMemoryPeakBytes)).join(' | ')} |`,
     '',
-    `Cores busy during the replay (CPU seconds per second): ${rounds
+    `Cores busy in the idle window (CPU seconds per second): ${rounds
+      .map((round) => `round ${round.round}: instances ${cores(round.cpu.idle, 'services')}, redis ${cores(round.cpu.idle, 'redis')}, kafka ${cores(round.cpu.idle, 'kafka')}, read pacer ${cores(round.cpu.idle, 'pacer')}, other processes ${round.cpu.idle.otherCores ?? 'n/a'}, machine ${round.cpu.idle.machineCores ?? 'n/a'}`)
+      .join('; ')}. ` +
+      `During the replay: ${rounds
       .map(
         (round) =>
           `round ${round.round}: rebuild ${cores(round.cpu.replay, 'rebuild')}, instances ${cores(round.cpu.replay, 'services')}, redis ${cores(round.cpu.replay, 'redis')}, kafka ${cores(round.cpu.replay, 'kafka')}, ` +

@@ -82,7 +82,7 @@ export type IngestSettings = ReturnType<typeof ingestSettings>;
 export function rebuildSettings() {
   const base = SMOKE
     ? { tasks: 300, updatesPerTask: 3, instances: 3, rounds: 1, readRate: 100, idleSeconds: 2, liveRate: 20 }
-    : { tasks: 100_000, updatesPerTask: 10, instances: 3, rounds: 2, readRate: 1000, idleSeconds: 20, liveRate: 100 };
+    : { tasks: 100_000, updatesPerTask: 10, instances: 3, rounds: 3, readRate: 1000, idleSeconds: 20, liveRate: 100 };
   return {
     ...base,
     tasks: positiveIntegerFromEnv('BENCH_TASKS', base.tasks),
