@@ -30,6 +30,7 @@ export async function watchGroupUntilCaughtUp({
   timeoutMs,
   startedAt = performance.now(),
   alive = () => true,
+  onCommit = () => undefined,
 }: {
   kafka: TestKafka;
   groupId: string;
@@ -38,6 +39,8 @@ export async function watchGroupUntilCaughtUp({
   timeoutMs: number;
   startedAt?: number;
   alive?: () => boolean;
+  /** Called each time the group is seen to have committed more, the first commit included. */
+  onCommit?: (progress: GroupProgress) => void;
 }): Promise<GroupProgress> {
   const partitions = await kafka.admin.fetchTopicOffsets(topic);
   const low = new Map(partitions.map(({ partition, low }) => [partition, Number(low)]));
@@ -54,6 +57,7 @@ export async function watchGroupUntilCaughtUp({
       progress.committed = committed;
       progress.firstCommit ??= { at, events: committed };
       progress.lastCommit = { at, events: committed };
+      onCommit(progress);
     }
     if (committed >= target) {
       progress.caughtUp = true;

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import type { Redis } from 'ioredis';
 
 /** Every key under `prefix` (the prefix holds no glob characters: see runNames). */
-async function keysWithPrefix(redis: Redis, prefix: string): Promise<string[]> {
+export async function keysWithPrefix(redis: Redis, prefix: string): Promise<string[]> {
   if (/[*?[\]\\]/.test(prefix)) throw new Error(`key prefix "${prefix}" holds glob characters`);
   const keys: string[] = [];
   let cursor = '0';

@@ -11,6 +11,9 @@ export const SKIP_BUILD = process.env.BENCH_SKIP_BUILD === '1';
 /** BENCH_SERVICE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.local/profiles", profiles the service. */
 export const SERVICE_NODE_ARGS = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
 
+/** BENCH_REBUILD_NODE_ARGS: the same for `npm run rebuild` in bench:rebuild. */
+export const REBUILD_NODE_ARGS = (process.env.BENCH_REBUILD_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
+
 function positiveIntegerFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -75,6 +78,42 @@ export function ingestSettings() {
 
 export type IngestSettings = ReturnType<typeof ingestSettings>;
 
+/** Settings of `npm run bench:rebuild`. */
+export function rebuildSettings() {
+  const base = SMOKE
+    ? { tasks: 300, updatesPerTask: 3, instances: 3, rounds: 1, readRate: 100, idleSeconds: 2, liveRate: 20 }
+    : { tasks: 100_000, updatesPerTask: 10, instances: 3, rounds: 3, readRate: 1000, idleSeconds: 20, liveRate: 100 };
+  return {
+    ...base,
+    tasks: positiveIntegerFromEnv('BENCH_TASKS', base.tasks),
+    updatesPerTask: positiveIntegerFromEnv('BENCH_UPDATES_PER_TASK', base.updatesPerTask),
+    instances: positiveIntegerFromEnv('BENCH_INSTANCES', base.instances),
+    rounds: positiveIntegerFromEnv('BENCH_ROUNDS', base.rounds),
+    /** Reads per second, open loop, spread over the instances, the same in both phases. */
+    readRate: positiveIntegerFromEnv('BENCH_READ_RATE', base.readRate),
+    /** The idle phase's length; the phase during the rebuild lasts as long as the rebuild. */
+    idleSeconds: positiveIntegerFromEnv('BENCH_IDLE_SECONDS', base.idleSeconds),
+    /** Live updates per second produced while reads are measured (idle and during the rebuild alike). */
+    liveRate: positiveIntegerFromEnv('BENCH_LIVE_RATE', base.liveRate),
+    /** BENCH_REBUILD_MAX_RATE: the rebuild's --max-rate (events/s); unset: as fast as it goes, the default. */
+    rebuildMaxRate: process.env.BENCH_REBUILD_MAX_RATE ? positiveIntegerFromEnv('BENCH_REBUILD_MAX_RATE', 1) : undefined,
+    partitions: 4,
+    route: '/api/tasks/',
+    /** Reads not measured at the start of the read load: connections being opened. */
+    readWarmupSeconds: SMOKE ? 1 : 3,
+    offsetPollMs: 10,
+    memoryPollMs: 100,
+    healthPollMs: 10,
+    loadTimeoutSeconds: SMOKE ? 120 : 900,
+    rebuildTimeoutSeconds: SMOKE ? 180 : 1200,
+    floorTimeoutSeconds: SMOKE ? 90 : 600,
+    /** Tasks read back through each instance after a rebuild (every task is checked in Redis). */
+    checkedPerInstance: SMOKE ? 300 : 1000,
+  };
+}
+
+export type RebuildSettings = ReturnType<typeof rebuildSettings>;
+
 export interface RunNames {
   name: string;
   topic: string;
@@ -85,7 +124,7 @@ export interface RunNames {
 }
 
 /** Names no other run, suite or engineer uses: topics, groups and key prefixes are per run. */
-export function runNames(benchmark: 'read' | 'ingest'): RunNames {
+export function runNames(benchmark: 'read' | 'ingest' | 'rebuild'): RunNames {
   const name = uniqueName(`bench-${benchmark}`);
   return {
     name,

@@ -1,7 +1,7 @@
 // What a run measures against: the shared Kafka and Redis, the service as it runs in production,
 // and the two floors. The service and each floor run as processes of their own on the same machine;
 // each process's output goes to .local/bench-logs/<run>/, and it is stopped by its own pid.
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,7 +10,7 @@ import { ROOT, infraSettings, type InfraSettings } from '../test/support/infra.j
 import { freePort } from '../test/support/server-process.js';
 import { TestKafka } from '../test/support/test-kafka.js';
 import { onCleanup } from './bench-run.js';
-import { SERVICE_NODE_ARGS, SKIP_BUILD } from './settings.js';
+import { REBUILD_NODE_ARGS, SERVICE_NODE_ARGS, SKIP_BUILD } from './settings.js';
 import { TaskHttpClient } from './task-reading.js';
 
 const INFRA_TIMEOUT_MS = 300_000;
@@ -124,6 +124,17 @@ export class ManagedProcess {
     }
   }
 
+  /** Resolves when the process exits by itself; after `timeoutMs`, stops it and rejects. */
+  async waitForExit(timeoutMs: number): Promise<ExitStatus> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+    const exited = await Promise.race([this.exited, timedOut]);
+    clearTimeout(timer);
+    if (exited) return exited;
+    await this.stop();
+    throw new Error(`${this.name} did not finish within ${timeoutMs / 1000} s; stopped it\n--- ${this.logFile} ---\n${this.logTail()}`);
+  }
+
   async stop(): Promise<ExitStatus> {
     if (this.exitStatus) return this.exitStatus;
     this.child.kill('SIGTERM');
@@ -177,7 +188,15 @@ export interface ServiceOptions {
  * through its environment (see src/config/environment.ts), isolated by per-run topic, group and prefix.
  */
 export function startService({ runName, name, infra, topic, dlqTopic, groupId, keyPrefix, token, partitions }: ServiceOptions): Promise<TaskServer> {
-  const env = {
+  const env = { ...serviceEnvironment({ infra, topic, dlqTopic, groupId, keyPrefix, partitions }), AUTH_TOKENS: token, LOG_LEVEL: 'warn' };
+  const args = [...SERVICE_NODE_ARGS, join(ROOT, 'dist', 'main.js')];
+  return startTaskServer('the service', { name, runName, args, env, portVariable: 'PORT', token, bootTimeoutMs: SERVICE_BOOT_TIMEOUT_MS });
+}
+
+/** The environment the service and `npm run rebuild` read their Kafka and Redis settings from. */
+function serviceEnvironment({ infra, topic, dlqTopic, groupId, keyPrefix, partitions }: Omit<ServiceOptions, 'runName' | 'name' | 'token'>): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
     NODE_ENV: 'production',
     KAFKA_BROKERS: infra.kafkaBrokers.join(','),
@@ -188,11 +207,37 @@ export function startService({ runName, name, infra, topic, dlqTopic, groupId, k
     KAFKA_TOPIC_PARTITIONS: String(partitions),
     REDIS_URL: infra.redisUrl,
     REDIS_KEY_PREFIX: keyPrefix,
-    AUTH_TOKENS: token,
-    LOG_LEVEL: 'warn',
   };
-  const args = [...SERVICE_NODE_ARGS, join(ROOT, 'dist', 'main.js')];
-  return startTaskServer('the service', { name, runName, args, env, portVariable: 'PORT', token, bootTimeoutMs: SERVICE_BOOT_TIMEOUT_MS });
+}
+
+export type RebuildCommandOptions = Omit<ServiceOptions, 'token'>;
+
+/**
+ * `npm run rebuild -- start` as an operator runs it: `node dist/rebuild/main.js start` with the
+ * service's environment (no AUTH_*), its log lines (LOG_LEVEL=log) and output in the run's logs.
+ */
+export function startRebuildCommand({ runName, name, maxRate, ...service }: RebuildCommandOptions & { maxRate?: number }): ManagedProcess {
+  const env = { ...serviceEnvironment(service), KAFKA_CLIENT_ID: `${service.groupId}.rebuild`, LOG_LEVEL: 'log' };
+  const args = [...REBUILD_NODE_ARGS, join(ROOT, 'dist', 'rebuild', 'main.js'), 'start', ...(maxRate ? ['--max-rate', String(maxRate)] : [])];
+  return ManagedProcess.start(name, runName, args, env);
+}
+
+/** `npm run rebuild -- status --json`, parsed. */
+export function rebuildStatus(options: Omit<RebuildCommandOptions, 'runName' | 'name'>): Promise<Record<string, unknown>> {
+  const env = { ...serviceEnvironment(options), KAFKA_CLIENT_ID: `${options.groupId}.rebuild-status`, LOG_LEVEL: 'warn' };
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [join(ROOT, 'dist', 'rebuild', 'main.js'), 'status', '--json'], { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error) {
+        reject(new Error(`rebuild status --json failed: ${stderr.trim() || error.message}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(stdout) as Record<string, unknown>);
+      } catch {
+        reject(new Error(`rebuild status --json printed no JSON: ${stdout.slice(0, 300)}`));
+      }
+    });
+  });
 }
 
 /** The read floor (floor-read-server.ts), serving the bytes under `keyPrefix`. */
