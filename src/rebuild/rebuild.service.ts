@@ -84,7 +84,7 @@ export class RebuildService {
     let state: RebuildState | undefined;
     try {
       const fields = await this.pointer.read();
-      if (fields.previous !== undefined) return await this.finishAfterFlip(lock, fields, stop);
+      if (leftBehind(fields) !== undefined) return await this.finishAfterFlip(lock, fields, stop);
       state = await this.announce(lock, fields, options, stop);
       state = await this.replayInto(lock, state, options, stop);
       return await this.flip(lock, state, stop);
@@ -110,9 +110,10 @@ export class RebuildService {
       const fields = await this.pointer.read();
       const generation = fields.building;
       if (generation === undefined) {
+        const left = leftBehind(fields);
         const reason =
-          fields.previous !== undefined
-            ? `the rebuild has flipped already (generation ${fields.current} is current); run \`npm run rebuild\` to finish deleting generation ${fields.previous}`
+          left !== undefined
+            ? `the rebuild has flipped already (generation ${fields.current} is current); run \`npm run rebuild\` to finish deleting generation ${left}`
             : 'no rebuild is under way';
         return { kind: 'nothing', reason };
       }
@@ -221,7 +222,7 @@ export class RebuildService {
 
   /** A rebuild that was stopped after its flip: what is left is deleting the generation reads left. */
   private async finishAfterFlip(lock: RebuildLock, fields: PointerFields, stop: AbortSignal): Promise<StartOutcome> {
-    const left = fields.previous!;
+    const left = leftBehind(fields)!;
     const generation = fields.current!;
     this.logger.log(`the last rebuild flipped to generation ${generation} and stopped before deleting generation ${left}: finishing that (run \`npm run rebuild\` again for a new rebuild)`);
     const earlier = fields.rebuild?.generation === generation ? fields.rebuild : undefined;
@@ -311,6 +312,18 @@ export class RebuildService {
 /** Instances as `status` shows them. */
 export function describeInstance(beat: InstanceHeartbeat): string {
   return `${beat.id}: reads generation ${beat.current}, writes ${beat.writes.join(', ')}`;
+}
+
+/**
+ * The generation a flipped rebuild left and has not deleted yet: still `previous` (written), or
+ * already retired from the pointer when the rebuild stopped during its cleanup, which only its
+ * state (phase `flipped` or `cleaning`, `left`) still names.
+ */
+function leftBehind(fields: PointerFields): number | undefined {
+  if (fields.previous !== undefined) return fields.previous;
+  const state = fields.rebuild;
+  const cleaning = state?.phase === 'flipped' || state?.phase === 'cleaning';
+  return fields.building === undefined && cleaning && state.generation === fields.current ? state.left : undefined;
 }
 
 function fromOffsets(offsets: ReadonlyMap<number, bigint>): Record<string, string> {
