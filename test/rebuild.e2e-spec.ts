@@ -338,6 +338,9 @@ describe('npm run rebuild with two instances under live events and reads', () =>
     expect(await generationKeys(deployment.redis, deployment.config.redis.keyPrefix, gone)).toEqual([]);
     const beats = await heartbeats(deployment);
     expect(beats.map(({ current: reads, writes }) => ({ reads, writes }))).toEqual(deployment.instances.map(() => ({ reads: current, writes: [current] })));
+    // The replay's consumer group is deleted with it.
+    const { groups } = await deployment.kafka.admin.listGroups();
+    expect(groups.map(({ groupId }) => groupId).filter((groupId) => groupId.startsWith(`${deployment.config.kafka.groupId}.rebuild.`))).toEqual([]);
   };
 
   it('rebuilds under live events and reads: no failed read, no update going backwards, the result is what a fresh projection holds, the old generation is gone', async () => {
@@ -521,5 +524,78 @@ describe('npm run rebuild with two instances under live events and reads', () =>
     await expectSettled(deployment, 2, 1);
     expect(await expectSameAsFresh(deployment)).toBe(2);
     report(`Redis restart: test took ${Date.now() - started} ms`);
+  }, 150_000);
+
+  it('stops on SIGINT mid-replay (exit 130) keeping the replay\'s range and progress; run again, it resumes them and ends as a fresh projection', async () => {
+    const started = Date.now();
+    const deployment = await deploy('rb-sigint');
+    const load = startLoad(deployment);
+    const first = rebuild(deployment, ['--max-rate', String(MAX_RATE)]);
+    const atStop = await replayingBetween(deployment, first);
+    first.signal('SIGINT');
+    const stoppedExit = await first.exit(30_000);
+    const stopped = await status(deployment);
+    const second = rebuild(deployment, ['--max-rate', String(MAX_RATE)]);
+    const exit = await second.exit(REBUILD_TIMEOUT_MS);
+    const resumed = /resuming the rebuild of generation 2 \((\d+) of (\d+) events replayed\)/.exec(second.output);
+    await load.stop();
+    const figures = readFigures(load);
+    report(
+      `SIGINT at ${atStop.percent}% (${atStop.replayed} of ${atStop.total} events): exit ${stoppedExit.code}, state ${stopped.rebuild?.phase} with ${stopped.rebuild?.replayed} of ${stopped.rebuild?.total}; ` +
+        `rerun: exit ${exit.code} after ${second.exitedAt! - second.startedAt} ms, resumed from ${resumed?.[1]} of ${resumed?.[2]}; ${describeReads(figures)}`,
+    );
+    expect({ stoppedExit, output: stoppedExit.code === 130 ? '' : first.tail() }).toEqual({ stoppedExit: { code: 130, signal: null }, output: '' });
+    expect(first.stderr.join('\n')).toContain('SIGINT: stopping; run it again to resume');
+    // Stopped, not dropped: generation 2 is still building, the lock free, the replay's range kept.
+    expect(stopped).toMatchObject({ current: 1, building: 2, rebuild: { generation: 2, phase: 'interrupted', total: atStop.total, start: atStop.start, target: atStop.target } });
+    expect(stopped.lock).toBeUndefined();
+    expect(stopped.rebuild!.replayed).toBeGreaterThanOrEqual(atStop.replayed!);
+    expect({ exit, output: exit.code === 0 ? '' : second.tail() }).toEqual({ exit: { code: 0, signal: null }, output: '' });
+    expect(resumed?.slice(1).map(Number)).toEqual([stopped.rebuild!.replayed, atStop.total]);
+    expect(readProblems(load)).toEqual([]);
+    expect(figures).toMatchObject({ failed: 0, regressionsSticky: 0, regressionsAlternating: 0 });
+    expect((await status(deployment)).rebuild).toMatchObject({ generation: 2, phase: 'done', total: atStop.total });
+    await expectSettled(deployment, 2, 1);
+    expect(await expectSameAsFresh(deployment)).toBe(2);
+    report(`SIGINT and resume: test took ${Date.now() - started} ms`);
+  }, 150_000);
+
+  it('finishes the cleanup when a rebuild killed (SIGKILL) after its flip, before the generation reads left was deleted, runs again: no new rebuild, nothing of the old generation left', async () => {
+    const started = Date.now();
+    const deployment = await deploy('rb-cleanup');
+    const load = startLoad(deployment);
+    const first = rebuild(deployment, ['--max-rate', String(MAX_RATE)]);
+    // Flipped, generation 1 no longer written (retired from the pointer), its keys not deleted yet.
+    const atKill = await eventually(
+      'the rebuild to have flipped and retired generation 1',
+      async () => {
+        if (!first.running) throw new Error(`the rebuild exited before its cleanup:\n${first.tail()}`);
+        const pointer = await readPointer(deployment);
+        const phase = pointer.rebuild?.phase;
+        return pointer.current === 2 && pointer.previous === undefined && pointer.rebuild?.left === 1 && (phase === 'flipped' || phase === 'cleaning') && pointer;
+      },
+      { timeoutMs: 60_000, intervalMs: 10 },
+    );
+    first.signal('SIGKILL');
+    expect(await first.exit(10_000)).toEqual({ code: null, signal: 'SIGKILL' });
+    const keysAtKill = (await generationKeys(deployment.redis, deployment.config.redis.keyPrefix, 1)).length;
+    const second = rebuild(deployment, ['--max-rate', String(MAX_RATE)]);
+    const exit = await second.exit(REBUILD_TIMEOUT_MS);
+    await load.stop();
+    const figures = readFigures(load);
+    report(
+      `SIGKILL after the flip (phase ${atKill.rebuild?.phase}, ${keysAtKill} keys of generation 1 left): rerun exit ${exit.code} after ${second.exitedAt! - second.startedAt} ms: ` +
+        `"${second.stdout.at(-1)}"; ${describeReads(figures)}`,
+    );
+    expect({ exit, output: exit.code === 0 ? '' : second.tail() }).toEqual({ exit: { code: 0, signal: null }, output: '' });
+    expect(keysAtKill).toBeGreaterThan(0);
+    expect(second.lines(/flipped to generation 2 and stopped before deleting generation 1: finishing that/)).toHaveLength(1);
+    expect(second.lines(/rebuilding the projection into generation/)).toEqual([]);
+    expect(readProblems(load)).toEqual([]);
+    expect(figures).toMatchObject({ failed: 0, regressionsSticky: 0, regressionsAlternating: 0 });
+    expect((await status(deployment)).rebuild).toMatchObject({ generation: 2, phase: 'done', left: 1 });
+    await expectSettled(deployment, 2, 1);
+    expect(await expectSameAsFresh(deployment)).toBe(2);
+    report(`SIGKILL after the flip: test took ${Date.now() - started} ms`);
   }, 150_000);
 });
