@@ -104,11 +104,14 @@ export class RebuildService {
       return await this.flip(lock, state, stop);
     } catch (error) {
       // Recorded only while its generation is still the building one: not after a flip.
-      const building = state && lock.end !== 'lost' ? (await this.pointer.read().catch(() => undefined))?.building : undefined;
-      if (state && building === state.generation) {
+      const fields = state && lock.end !== 'lost' ? await this.pointer.read().catch(() => undefined) : undefined;
+      if (state && fields?.building === state.generation) {
         const phase = lock.end === 'abort-requested' ? 'aborting' : 'interrupted';
         const detail = error instanceof Error ? error.message : String(error);
-        await this.pointer.writeState(lock.token, { ...state, phase, updatedAt: Date.now(), ...(phase === 'interrupted' && { error: detail }) }).catch(() => undefined);
+        // The replay records its range and progress as it goes (`state` here is the announced one):
+        // kept, so that a rerun resumes that range.
+        const recorded = fields.rebuild?.generation === state.generation ? fields.rebuild : undefined;
+        await this.pointer.writeState(lock.token, { ...state, ...recorded, phase, updatedAt: Date.now(), error: phase === 'interrupted' ? detail : undefined }).catch(() => undefined);
       }
       throw lock.end === 'abort-requested' ? new StoppedByAbortError() : error;
     } finally {
