@@ -263,7 +263,7 @@ describe('npm run rebuild with two instances under live events and reads', () =>
   };
 
   const heartbeats = async (deployment: Deployment): Promise<InstanceHeartbeat[]> => {
-    const ids = await deployment.redis.smembers(deployment.keys.instances);
+    const ids = await deployment.redis.zrange(deployment.keys.instances, '0', '-1');
     const beats = await Promise.all(ids.map((id) => deployment.redis.get(deployment.keys.instance(id))));
     return beats.filter((beat): beat is string => beat !== null).map((beat) => JSON.parse(beat) as InstanceHeartbeat);
   };
