@@ -10,14 +10,13 @@ import { compareSnapshots, generationKeys, generationSnapshot, StoredHash } from
 import { httpGet } from './support/http-get.js';
 import { TEST_TOKEN, testConfig, uniqueName } from './support/infra.js';
 import { MonotonicReader, ReadPlan } from './support/monotonic-reader.js';
-import { PrivateRedis } from './support/private-redis.js';
 import { RebuildCommand, runRebuildCommand } from './support/rebuild-command.js';
 import { sampleTaskBytes } from './support/sample-task.js';
 import { freePort } from './support/server-process.js';
 import { serviceEnvironment, ServiceProcess } from './support/service-process.js';
 import { TaskEventStream } from './support/task-event-stream.js';
 import { TestKafka } from './support/test-kafka.js';
-import { redisClient, RedisTarget } from './support/test-redis.js';
+import { redisClient, RedisTarget, startPrivateRedis } from './support/test-redis.js';
 
 // `npm run rebuild` (dist/rebuild/main.js, from `npm run build`) against real Kafka and Redis, with
 // two built service instances (dist/main.js) sharing one consumer group on a source topic of six
@@ -498,7 +497,8 @@ describe('npm run rebuild with two instances under live events and reads', () =>
 
   it('completes a rebuild through a Redis restart mid-replay (durable Redis killed, back 3 s later), ending as a fresh projection', async () => {
     const started = Date.now();
-    const redis = await PrivateRedis.start({ durable: true });
+    // A redis-server of its own, or a cluster of six in cluster mode, whole: every node goes down.
+    const redis = await startPrivateRedis({ durable: true });
     cleanups.push(() => redis.destroy());
     const deployment = await deploy('rb-redis', redis.config);
     // Live events go on through the outage; reads cannot be served while Redis is down.
