@@ -24,56 +24,42 @@ export class GenerationCleaner {
 
   /** Deletes every key of `generation`; returns how many. Safe to run again after a failure. */
   async deleteGeneration(generation: number, signal: AbortSignal, onBatch: (deleted: number) => void = () => undefined): Promise<number> {
-    const client = this.redis.client;
-    const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
-    const pattern = this.keys.generationPattern(generation);
     let deleted = 0;
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        signal.throwIfAborted();
-        const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-        cursor = next;
-        if (found.length === 0) continue;
-        // One key per UNLINK: keys of a cluster node's batch lie in different slots.
-        await Promise.all(found.map((key) => node.unlink(key)));
-        deleted += found.length;
-        onBatch(deleted);
-      } while (cursor !== '0');
+    for await (const { node, keys } of this.batches(generation)) {
+      signal.throwIfAborted();
+      // One key per UNLINK: keys of a cluster node's batch lie in different slots.
+      await Promise.all(keys.map((key) => node.unlink(key)));
+      deleted += keys.length;
+      onBatch(deleted);
     }
     return deleted;
   }
 
   /** Whether `generation` holds any key; stops at the first found. */
   async hasKeys(generation: number): Promise<boolean> {
-    const client = this.redis.client;
-    const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
-    const pattern = this.keys.generationPattern(generation);
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-        if (found.length > 0) return true;
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    for await (const _batch of this.batches(generation)) return true;
     return false;
   }
 
-  /** Keys of `generation`, counted the same way (for `status` and tests). */
+  /** Keys of `generation`, counted the same way. */
   async countGeneration(generation: number): Promise<number> {
+    let count = 0;
+    for await (const { keys } of this.batches(generation)) count += keys.length;
+    return count;
+  }
+
+  /** The keys of `generation`, a SCAN call's worth at a time, from every master. */
+  private async *batches(generation: number): AsyncGenerator<{ node: Redis; keys: string[] }> {
     const client = this.redis.client;
     const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
     const pattern = this.keys.generationPattern(generation);
-    let count = 0;
     for (const node of nodes) {
       let cursor = '0';
       do {
-        const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
         cursor = next;
-        count += found.length;
+        if (keys.length > 0) yield { node, keys };
       } while (cursor !== '0');
     }
-    return count;
   }
 }
