@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { RedisConfig } from '../config/app-config.js';
 import { RedisClient, RedisConnection } from '../redis/redis-connection.js';
 import { GenerationSource } from './generation-source.js';
@@ -57,14 +57,14 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
   /** When the last successful read of the pointer began (performance.now()). */
   private readAt = 0;
   private timer: NodeJS.Timeout | undefined;
-  private subscriber: RedisClient | undefined;
+  private subscriber: Redis | undefined;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private stopped = false;
 
   constructor(
     private readonly redis: RedisConnection,
-    config: RedisConfig,
+    private readonly config: RedisConfig,
   ) {
     super();
     this.keys = new ProjectionKeys(config.keyPrefix);
@@ -167,18 +167,42 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
 
   /** One subscriber connection; on every (re)connect it subscribes again and re-reads the pointer. */
   private subscribe(): void {
-    const client = this.redis.client;
-    const subscriber: RedisClient = client instanceof Cluster ? client.duplicate() : client.duplicate();
+    const subscriber = this.subscriberConnection();
     this.subscriber = subscriber;
     subscriber.on('error', () => undefined); // the main connection reports Redis being unreachable
     subscriber.on('message', () => void this.refresh().catch(() => undefined));
     subscriber.on('ready', () => {
+      if (this.stopped) return;
       void subscriber
         .subscribe(this.keys.pointerChannel)
         .then(() => this.refresh())
         .catch(() => undefined);
     });
     void subscriber.connect().catch(() => undefined);
+  }
+
+  /**
+   * A connection of its own for the subscription. On a cluster, a plain connection to one seed node
+   * rather than ioredis's cluster subscriber, which kept connections open after it was closed
+   * during a cluster restart: a PUBLISH reaches every node of a cluster, so one node is enough, and
+   * while that node is down the periodic read of the pointer stands in for the messages.
+   */
+  private subscriberConnection(): Redis {
+    const client = this.redis.client;
+    if (!(client instanceof Cluster)) return client.duplicate();
+    const { nodes, username, password, tls } = this.config.cluster!;
+    return new Redis({
+      host: nodes[0].host,
+      port: nodes[0].port,
+      ...(username !== undefined && { username }),
+      ...(password !== undefined && { password }),
+      ...(tls && { tls: {} }),
+      connectionName: 'task-cache-pointer',
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), 2000),
+    });
   }
 }
 

@@ -8,7 +8,7 @@ import { InstanceRegistry } from './instance-registry.js';
 import { LockHeldError } from './rebuild-lock.js';
 import { RebuildModule } from './rebuild.module.js';
 import { RebuildPointer } from './rebuild-pointer.js';
-import { describeInstance, FlipRefusedError, InsufficientMemoryError, RebuildRefusedError, RebuildService, StoppedByAbortError } from './rebuild.service.js';
+import { answered, describeInstance, FlipRefusedError, InsufficientMemoryError, RebuildRefusedError, RebuildService, StoppedByAbortError } from './rebuild.service.js';
 import { describe } from './rebuild-progress.js';
 
 /** Exit codes (README, "Rebuilding the projection"). */
@@ -138,7 +138,7 @@ async function run(
 }
 
 async function status(app: INestApplicationContext, json: boolean): Promise<number> {
-  const [fields, instances] = await Promise.all([app.get(RebuildPointer).read(), app.get(InstanceRegistry).live({ prune: false })]);
+  const [fields, instances] = await answered(() => Promise.all([app.get(RebuildPointer).read(), app.get(InstanceRegistry).live({ prune: false })]));
   if (json) {
     process.stdout.write(`${JSON.stringify({ ...fields, instances }, null, 2)}\n`);
     return EXIT.ok;

@@ -121,7 +121,7 @@ export class RebuildService {
 
   async abort(signal: AbortSignal): Promise<AbortOutcome> {
     // Nothing is asked of a rebuild that has flipped already (it is deleting the old generation).
-    const before = await this.pointer.read().catch((error: Error) => {
+    const before = await answered(() => this.pointer.read()).catch((error: Error) => {
       throw new RebuildRefusedError(`cannot read the generation pointer: Redis did not answer (${error.message})`);
     });
     if (before.building === undefined && pendingDeletion(before)?.after !== 'abort') return { kind: 'nothing', reason: this.nothingToAbort(before) };
@@ -359,7 +359,7 @@ export class RebuildService {
   /** Takes the lock; says so when Redis cannot be reached rather than how ioredis refused. */
   private async acquire(lock: RebuildLock): Promise<void> {
     try {
-      await lock.acquire();
+      await answered(() => lock.acquire(), (error) => !(error instanceof LockHeldError));
     } catch (error) {
       if (error instanceof LockHeldError) throw error;
       throw new RebuildRefusedError(`cannot take the rebuild lock: Redis did not answer (${(error as Error).message})`);
@@ -430,6 +430,25 @@ export class RebuildService {
 
   private groupOf(generation: number): string {
     return `${this.kafka.groupId}.rebuild.g${generation}`;
+  }
+}
+
+/** How long a command waits at its start for Redis to answer (a cluster client still connecting to its nodes). */
+const FIRST_ANSWER_WAIT_MS = 5000;
+
+/**
+ * Runs `step` until Redis answers it, for up to 5 s: right after start, a cluster client has not
+ * connected to every node yet and, with no offline queue, refuses commands for the others.
+ */
+export async function answered<T>(step: () => Promise<T>, retry: (error: unknown) => boolean = () => true): Promise<T> {
+  const deadline = Date.now() + FIRST_ANSWER_WAIT_MS;
+  for (;;) {
+    try {
+      return await step();
+    } catch (error) {
+      if (!retry(error) || Date.now() > deadline) throw error;
+      await sleep(250);
+    }
   }
 }
 
