@@ -34,6 +34,7 @@ import type { TestKafka } from '../test/support/test-kafka.js';
 import { CorrectnessFailure, assertCorrect, logger, onCleanup, runBenchmark } from './bench-run.js';
 import { startCpuWindow, type CpuShares } from './cpu-accounting.js';
 import { committedRate, describeProgress, watchGroupUntilCaughtUp, type GroupProgress } from './group-progress.js';
+import { ProjectionKeys } from '../src/projection/projection-keys.js';
 import { deleteKeysWithPrefix, keysWithPrefix } from './redis-store.js';
 import { machineInfo, sectionHead, writeResults, type MachineInfo } from './results.js';
 import { SMOKE, commandLine, rebuildSettings, runNames, type RebuildSettings } from './settings.js';
@@ -330,7 +331,7 @@ async function floorRound(r: number, { infra, kafka, pids, groups }: RoundContex
 
 async function rebuildRound(r: number, context: RoundContext): Promise<RoundFigures> {
   const { infra, redis, kafka, instances, tasks, pids, groups } = context;
-  const pointerKey = `${serviceKeys}projection`;
+  const pointerKey = new ProjectionKeys(serviceKeys).generationPointer;
   const pointer = await redis.hgetall(pointerKey);
   const generationBefore = Number(pointer.current);
   // The generation `announce` picks (rebuild-pointer.lua): above every one announced before.
@@ -541,8 +542,9 @@ interface Heartbeat {
 }
 
 async function readHeartbeats(redis: Redis): Promise<Heartbeat[]> {
-  const ids = await redis.smembers(`${serviceKeys}instances`);
-  const beats = await Promise.all(ids.map((id) => redis.get(`${serviceKeys}instance:${id}`)));
+  const keys = new ProjectionKeys(serviceKeys);
+  const ids = await redis.zrange(keys.instances, '0', '-1');
+  const beats = await Promise.all(ids.map((id) => redis.get(keys.instance(id))));
   return beats.filter((beat): beat is string => beat !== null).map((beat) => JSON.parse(beat) as Heartbeat);
 }
 
