@@ -12,9 +12,9 @@ import { InstanceHeartbeat, RebuildSummary } from './instance-heartbeat.js';
 /** The periodic re-read of the pointer, besides the one a pub/sub message triggers. */
 export const POINTER_REFRESH_MS = 1000;
 /**
- * A heartbeat outlives this many refreshes. Heartbeats show a rebuild (and `status`) which instance
- * has followed a change, so that it moves on as soon as all have; its correctness rests on the age
- * rules below, not on them.
+ * A heartbeat outlives ten reads of the pointer. Heartbeats show a rebuild (and `status`) which
+ * instance has followed a change, and time the flip's propagation; the rebuild's correctness rests
+ * on the age rules below, not on them.
  */
 export const HEARTBEAT_TTL_MS = 10_000;
 /**
@@ -42,7 +42,8 @@ const INSTANCE_INDEX_RETENTION_MS = 86_400_000;
  * every (re)subscribe the pointer is re-read, since pub/sub loses what was sent meanwhile).
  *
  * After every read of the pointer the instance writes its heartbeat: which generations it reads
- * and writes. A rebuild moves on only once every live heartbeat confirms the change it made.
+ * and writes. A rebuild moves on once every live heartbeat confirms the change it made, and not
+ * before the age rules below make it hold for every instance, heartbeat or not.
  */
 @Injectable()
 export class ProjectionGenerations extends GenerationSource implements OnModuleInit, OnApplicationShutdown {
