@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Cluster, Redis } from 'ioredis';
+import { LogThrottle } from '../common/log-throttle.js';
 import { RedisConfig } from '../config/app-config.js';
 import { RedisClient, RedisConnection } from '../redis/redis-connection.js';
 import { GenerationSource } from './generation-source.js';
@@ -62,6 +63,7 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private stopped = false;
+  private readonly failureLog = new LogThrottle(10_000);
 
   constructor(
     private readonly redis: RedisConnection,
@@ -73,7 +75,15 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
 
   async onModuleInit(): Promise<void> {
     await this.refresh().catch((error: Error) => this.logger.warn(`generation pointer not read yet: ${error.message}`));
-    this.timer = setInterval(() => void this.refresh().catch(() => undefined), POINTER_REFRESH_MS);
+    // A failing read says why (Redis down, or a pointer that holds no generation), at most every 10 s:
+    // after 5 s writes wait and after 8 s reads answer 503, and the operator must see the cause.
+    this.timer = setInterval(
+      () =>
+        void this.refresh().catch((error: Error) => {
+          if (this.failureLog.take()) this.logger.warn(`cannot read the generation pointer: ${error.message}`);
+        }),
+      POINTER_REFRESH_MS,
+    );
     this.timer.unref();
     this.subscribe();
   }
