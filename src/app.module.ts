@@ -6,6 +6,8 @@ import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
 import { KafkaModule } from './kafka/kafka.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
+import { MetricsServerModule } from './metrics/metrics-server.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { ProjectionModule } from './projection/projection.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
@@ -18,6 +20,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LifecycleModule,
+        MetricsModule,
         RedisModule,
         KafkaModule,
         ProjectionModule,
@@ -25,6 +28,7 @@ export class AppModule {
         TasksModule,
         IngestModule,
         HealthModule,
+        MetricsServerModule,
       ],
     };
   }

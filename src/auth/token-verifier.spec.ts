@@ -6,6 +6,7 @@ import { TOKEN_MAX_LENGTH } from './token-length.js';
 import { TokenIssuer } from './token-issuer.js';
 import { tokenOf, VERIFIED_JWT_CACHE_LIMITS, TokenVerifier } from './token-verifier.js';
 import { UnauthenticatedError } from './unauthenticated.error.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 
 const SECRET = 'a-jwt-secret-of-at-least-32-characters';
 const OTHER_SECRET = 'another-secret-of-at-least-32-characters';
@@ -285,5 +286,33 @@ describe('tokenOf', () => {
     expect(tokenOf({ authorization: 'Bearer a b' })).toBeUndefined();
     expect(tokenOf({ 'x-authorization': '' })).toBeUndefined();
     expect(tokenOf({})).toBeUndefined();
+  });
+});
+
+describe('auth failure metrics', () => {
+  async function failures(metrics: TaskCacheMetrics): Promise<Record<string, number>> {
+    const { values } = await metrics.authFailures.get();
+    return Object.fromEntries(values.map((value) => [value.labels.reason, value.value]));
+  }
+
+  it('counts each refusal once, by reason, and nothing for an accepted token', async () => {
+    const metrics = new TaskCacheMetrics({});
+    const verifier = new TokenVerifier(config({ tokens: ['token-one'], jwtSecret: SECRET }), metrics);
+    await verifier.verify('token-one');
+    await rejection(verifier.verify(undefined));
+    await rejection(verifier.verify('wrong'));
+    await rejection(verifier.verify('x'.repeat(TOKEN_MAX_LENGTH + 1)));
+    await rejection(verifier.verify(await jwt({ exp: now() - 10 })));
+    await rejection(verifier.verify(await jwt({ exp: now() + 60 }, 'HS256', OTHER_SECRET)));
+    expect(await failures(metrics)).toEqual({ token_missing: 1, token_invalid: 3, token_expired: 1 });
+  });
+
+  it('counts refused credentials at POST /api/token as invalid_credentials', async () => {
+    const metrics = new TaskCacheMetrics({});
+    const issuer = new TokenIssuer(config({ keys: new Map([['key-1', 'secret-1']]), jwtSecret: SECRET }), metrics);
+    await issuer.issue('key-1', 'secret-1');
+    await expect(issuer.issue('key-1', 'wrong')).rejects.toThrow();
+    await expect(issuer.issue('unknown', 'secret-1')).rejects.toThrow();
+    expect(await failures(metrics)).toEqual({ invalid_credentials: 2 });
   });
 });

@@ -3,12 +3,13 @@ import { IncomingHttpHeaders } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { errors, jwtVerify } from 'jose';
 import { AuthConfig } from '../config/app-config.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { assertAuthConfig } from './assert-auth-config.js';
 import { isCanonicalCompactJws } from './compact-jws.js';
 import { JWT_ALGORITHM, JWT_ISSUER, jwtKey } from './jwt-settings.js';
 import { secretDigest } from './secret-digest.js';
 import { TOKEN_MAX_LENGTH } from './token-length.js';
-import { UnauthenticatedError } from './unauthenticated.error.js';
+import { UnauthenticatedCode, UnauthenticatedError } from './unauthenticated.error.js';
 import { VerifiedJwtCache, VerifiedJwtCacheLimits } from './verified-jwt-cache.js';
 
 /**
@@ -28,7 +29,7 @@ export const VERIFIED_JWT_CACHE_LIMITS: VerifiedJwtCacheLimits = { maxEntries: 1
  * an HMAC (figures: bench/RESULTS.md). Only tokens with a valid signature, in canonical form, are
  * remembered, so the cache can be filled neither with guesses nor with other spellings of one
  * token. Tokens longer than TOKEN_MAX_LENGTH are refused
- * before anything else is done with them.
+ * before anything else is done with them. Every refusal is counted by its reason.
  */
 @Injectable()
 export class TokenVerifier {
@@ -38,7 +39,10 @@ export class TokenVerifier {
   private readonly keyIds: ReadonlySet<string>;
   private readonly verifiedJwts = new VerifiedJwtCache(VERIFIED_JWT_CACHE_LIMITS);
 
-  constructor(config: AuthConfig) {
+  constructor(
+    config: AuthConfig,
+    private readonly metrics: TaskCacheMetrics = new TaskCacheMetrics({}),
+  ) {
     assertAuthConfig(config);
     this.staticDigests = config.tokens.map(secretDigest);
     this.jwtKey = config.jwtSecret ? jwtKey(config.jwtSecret) : undefined;
@@ -51,17 +55,23 @@ export class TokenVerifier {
   }
 
   async verify(token: string | undefined): Promise<void> {
-    if (!token) throw new UnauthenticatedError('TOKEN_MISSING');
-    if (token.length > TOKEN_MAX_LENGTH) throw new UnauthenticatedError('TOKEN_INVALID');
+    if (!token) throw this.refusal('TOKEN_MISSING');
+    if (token.length > TOKEN_MAX_LENGTH) throw this.refusal('TOKEN_INVALID');
     const expiresAt = this.verifiedJwts.get(token);
     if (expiresAt !== undefined) {
       if (Date.now() < expiresAt) return;
       this.verifiedJwts.delete(token);
-      throw new UnauthenticatedError('TOKEN_EXPIRED');
+      throw this.refusal('TOKEN_EXPIRED');
     }
     if (this.isStaticToken(token)) return;
-    if (!this.jwtKey || !isCanonicalCompactJws(token)) throw new UnauthenticatedError('TOKEN_INVALID');
+    if (!this.jwtKey || !isCanonicalCompactJws(token)) throw this.refusal('TOKEN_INVALID');
     this.verifiedJwts.set(token, await this.verifyJwt(token, this.jwtKey));
+  }
+
+  /** The error a refused request gets, counted by its reason. */
+  private refusal(code: UnauthenticatedCode): UnauthenticatedError {
+    this.metrics.authFailures.inc({ reason: code.toLowerCase() });
+    return new UnauthenticatedError(code);
   }
 
   /** How much the verified-JWT cache holds now. */
@@ -86,11 +96,11 @@ export class TokenVerifier {
         requiredClaims: ['exp'],
       });
       // A token issued for a key that has since been removed from AUTH_KEYS stops working.
-      if (this.keyIds.size > 0 && !this.keyIds.has(payload.sub ?? '')) throw new UnauthenticatedError('TOKEN_INVALID');
+      if (this.keyIds.size > 0 && !this.keyIds.has(payload.sub ?? '')) throw this.refusal('TOKEN_INVALID');
       return payload.exp! * 1000;
     } catch (error) {
       if (error instanceof UnauthenticatedError) throw error;
-      throw new UnauthenticatedError(error instanceof errors.JWTExpired ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID');
+      throw this.refusal(error instanceof errors.JWTExpired ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID');
     }
   }
 }

@@ -73,6 +73,14 @@ export abstract class LifecycleConfig {
   abstract readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }
 
+export abstract class MetricsConfig {
+  /**
+   * The port `/metrics` is served on (METRICS_PORT), apart from the public API so that it is never
+   * exposed with it. Unset: no metrics are served and the read path records none.
+   */
+  abstract readonly port?: number;
+}
+
 /**
  * The validated configuration of one service instance. Only `loadConfig` builds it from the
  * environment; tests build it directly. ConfigModule provides each of its slices (HttpConfig,
@@ -86,4 +94,5 @@ export abstract class AppConfig {
   abstract readonly ingest: IngestConfig;
   abstract readonly auth: AuthConfig;
   abstract readonly lifecycle: LifecycleConfig;
+  abstract readonly metrics: MetricsConfig;
 }

@@ -107,6 +107,10 @@ export class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(119000)
   SHUTDOWN_DRAIN_MS: number = 5000;
 
+  // Unset: no metrics. Never the public PORT (load-config.ts).
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  METRICS_PORT?: number;
+
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 }

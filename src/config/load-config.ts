@@ -67,6 +67,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { auth: checkAu
       `invalid configuration: SHUTDOWN_DRAIN_MS must be at least ${MIN_SHUTDOWN_AFTER_DRAIN_MS} ms less than SHUTDOWN_TIMEOUT_MS`,
     );
   }
+  // PORT 0 (any free port) cannot collide; the same fixed port would serve /metrics publicly or not at all.
+  if (parsed.METRICS_PORT !== undefined && parsed.METRICS_PORT === parsed.PORT) {
+    throw new ConfigError('invalid configuration: METRICS_PORT must differ from PORT: /metrics is never served on the public port');
+  }
   const cluster = parsed.REDIS_CLUSTER_NODES === undefined ? undefined : redisCluster(parsed, raw.REDIS_URL !== undefined);
 
   return {
@@ -91,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { auth: checkAu
     ingest: { retryInitialMs: parsed.INGEST_RETRY_INITIAL_MS, retryMaxMs: parsed.INGEST_RETRY_MAX_MS },
     auth,
     lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, shutdownDrainMs: parsed.SHUTDOWN_DRAIN_MS, logLevel: parsed.LOG_LEVEL },
+    metrics: parsed.METRICS_PORT === undefined ? {} : { port: parsed.METRICS_PORT },
   };
 }
 

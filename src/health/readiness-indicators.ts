@@ -4,6 +4,7 @@ import { IngestState } from '../kafka/ingest-state.js';
 import { StartupCatchUp } from '../kafka/startup-catch-up.js';
 import { DrainState } from '../lifecycle/drain-state.js';
 import { ProjectionGenerations } from '../projection/projection-generations.js';
+import { pingWithin } from '../redis/ping-within.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 
 /**
@@ -48,18 +49,10 @@ export class ReadinessIndicators {
 
   async redisPing(): Promise<HealthIndicatorResult<'redis'>> {
     const check = this.indicators.check('redis');
-    const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer to PING within ${REDIS_PING_TIMEOUT_MS} ms`)), REDIS_PING_TIMEOUT_MS);
-    });
     try {
-      await Promise.race([this.redis.client.ping(), timedOut]);
-      return check.up({ responseTimeMs: Math.round(performance.now() - started) });
+      return check.up({ responseTimeMs: Math.round(await pingWithin(this.redis.client, REDIS_PING_TIMEOUT_MS)) });
     } catch (error) {
       return check.down({ message: error instanceof Error ? error.message : String(error) });
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -2,6 +2,7 @@ import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { IngestConfig } from '../config/app-config.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { UNREADABLE_BATCH } from '../kafka/kafkajs-hardening.js';
 import { ProjectionUnavailableError } from '../projection/projection-unavailable.error.js';
 import { StoredTask } from '../projection/stored-task.js';
@@ -52,7 +53,7 @@ interface FakePayload extends EachBatchPayload {
 
 const valid = (taskId: string, update: number) => JSON.stringify({ taskId, taskType: 'SIMPLE', status: 'IN_PROGRESS', pollCount: update });
 
-function payload(messages: [string | null, string | null][], firstOffset = 100): FakePayload {
+function payload(messages: [string | null, string | null][], firstOffset = 100, highWatermark = firstOffset + messages.length): FakePayload {
   const kafkaMessages: KafkaMessage[] = messages.map(([key, value], index) => ({
     key: key === null ? null : Buffer.from(key),
     value: value === null ? null : Buffer.from(value),
@@ -64,13 +65,13 @@ function payload(messages: [string | null, string | null][], firstOffset = 100):
   const batch = {
     topic: 'tasks',
     partition: 2,
-    highWatermark: String(firstOffset + messages.length),
+    highWatermark: String(highWatermark),
     messages: kafkaMessages,
     isEmpty: () => kafkaMessages.length === 0,
     firstOffset: () => kafkaMessages[0]?.offset ?? null,
     lastOffset: () => kafkaMessages[kafkaMessages.length - 1].offset,
-    offsetLag: () => '0',
-    offsetLagLow: () => '0',
+    // kafkajs's: the high watermark - 1 - the batch's last offset.
+    offsetLag: () => String(highWatermark - 1 - Number(kafkaMessages[kafkaMessages.length - 1].offset)),
   } as Batch;
   const fake: FakePayload = {
     batch,
@@ -277,5 +278,63 @@ describe('IngestService', () => {
     };
     await expect(onFakeTime(service.handleBatch(batch))).rejects.toBe(rebalancing);
     expect(batch.resolved).toEqual([]);
+  });
+
+  describe('metrics', () => {
+    /** The value of a metric's series, by name and labels; 0 when absent. */
+    async function valueOf(metrics: TaskCacheMetrics, name: string, labels: Record<string, string | number> = {}): Promise<number> {
+      for (const metric of await metrics.registry.getMetricsAsJSON()) {
+        for (const value of metric.values as { metricName?: string; labels: Record<string, string | number>; value: number }[]) {
+          const metricName = value.metricName ?? metric.name;
+          if (metricName === name && Object.entries(labels).every(([key, label]) => String(value.labels[key]) === String(label))) return value.value;
+        }
+      }
+      return 0;
+    }
+
+    it('counts events consumed, applied and stale, observes freshness and duration, and reports lag before and after the batch', async () => {
+      const metrics = new TaskCacheMetrics({});
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let lagWhileApplying = -1;
+      class HeldProjection extends FakeProjection {
+        async applyBatch(events: readonly TaskEvent[]): Promise<ApplyResult> {
+          lagWhileApplying = await valueOf(metrics, 'taskcache_consumer_lag_messages', { topic: 'tasks', partition: 2 });
+          await held;
+          return { applied: events.length - 1, stale: 1 };
+        }
+      }
+      service = new IngestService(new TaskEventDecoder(), new HeldProjection(), deadLetters, { retryInitialMs: 5, retryMaxMs: 20 }, metrics);
+      // Offsets 100 to 102 of a partition whose high watermark is 110: 10 to apply, 7 beyond the batch.
+      const batch = payload([['a', valid('a', 1)], ['b', valid('b', 1)], ['c', '{not json']], 100, 110);
+      const handled = service.handleBatch(batch);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(lagWhileApplying).toBe(10);
+      release();
+      await handled;
+
+      expect(await valueOf(metrics, 'taskcache_consumer_lag_messages', { topic: 'tasks', partition: 2 })).toBe(7);
+      expect(await valueOf(metrics, 'taskcache_events_consumed_total')).toBe(3);
+      expect(await valueOf(metrics, 'taskcache_events_applied_total')).toBe(1);
+      expect(await valueOf(metrics, 'taskcache_events_stale_total')).toBe(1);
+      // Both valid events were applied long after their (fake) timestamp of 1 s past the epoch.
+      expect(await valueOf(metrics, 'taskcache_event_freshness_seconds_count')).toBe(2);
+      expect(await valueOf(metrics, 'taskcache_event_freshness_seconds_bucket', { le: 3600 })).toBe(0);
+      expect(await valueOf(metrics, 'taskcache_batch_apply_duration_seconds_count')).toBe(1);
+    });
+
+    it('leaves the lag at the whole batch while the projection is unreachable', async () => {
+      const metrics = new TaskCacheMetrics({});
+      service = new IngestService(new TaskEventDecoder(), projection, deadLetters, { retryInitialMs: 5, retryMaxMs: 20 }, metrics);
+      projection.failures = Number.MAX_SAFE_INTEGER;
+      const batch = payload([['a', valid('a', 1)]], 40, 45);
+      const handled = service.handleBatch(batch);
+      await jest.advanceTimersByTimeAsync(200);
+      expect(await valueOf(metrics, 'taskcache_consumer_lag_messages', { topic: 'tasks', partition: 2 })).toBe(5);
+      expect(await valueOf(metrics, 'taskcache_batch_apply_duration_seconds_count')).toBe(0);
+      service.stopRetrying();
+      await onFakeTime(handled);
+      expect(batch.resolved).toEqual([]);
+    });
   });
 });

@@ -3,6 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { LogThrottle } from '../common/log-throttle.js';
 import { IngestConfig } from '../config/app-config.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import type { TaskEvent } from '../projection/task-event.js';
 import { ApplyResult, TaskProjection } from '../projection/task-projection.js';
 import { DeadLetter } from './dead-letter.js';
@@ -38,6 +39,12 @@ const FAILURE_LOG_INTERVAL_MS = 10_000;
  * capped exponential backoff, heartbeating meanwhile. Nothing is resolved and kafkajs fetches
  * nothing more for this consumer until it succeeds, so an outage skips nothing. On shutdown the
  * retries stop and the batch is left uncommitted, to be consumed again.
+ *
+ * Metrics, all from the batch in hand (no round trip of their own): events consumed, applied and
+ * stale; each valid event's freshness once applied (now minus its Kafka timestamp); the batch's
+ * duration; and the partition's lag, from the batch's high watermark: the whole batch counts as
+ * lag until it is applied, then only what lies beyond it. Dead letters are counted where they are
+ * published.
  */
 @Injectable()
 export class IngestService {
@@ -49,10 +56,16 @@ export class IngestService {
     private readonly projection: TaskProjection,
     private readonly deadLetters: DeadLetterPublisher,
     private readonly config: IngestConfig,
+    private readonly metrics: TaskCacheMetrics = new TaskCacheMetrics({}),
   ) {}
 
   async handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    const started = performance.now();
+    const lag = { topic: batch.topic, partition: batch.partition };
+    const firstOffset = batch.firstOffset();
+    if (firstOffset !== null) this.metrics.consumerLag.set(lag, Number(batch.highWatermark) - Number(firstOffset));
+    this.metrics.eventsConsumed.inc(batch.messages.length);
     const events: TaskEvent[] = [];
     const letters: DeadLetter[] = [];
     for (const message of batch.messages) {
@@ -71,6 +84,10 @@ export class IngestService {
         const result = await this.projection.applyBatch(slice);
         applied.applied += result.applied;
         applied.stale += result.stale;
+        this.metrics.eventsApplied.inc(result.applied);
+        this.metrics.eventsStale.inc(result.stale);
+        const now = Date.now();
+        for (const event of slice) this.metrics.eventFreshness.observe(Math.max(0, now - event.timestamp) / 1000);
       };
       if (!(await this.untilDone('projection', payload, apply))) return;
       if (start + APPLY_SLICE_EVENTS < events.length) await payload.heartbeat();
@@ -78,6 +95,8 @@ export class IngestService {
     if (letters.length > 0 && !(await this.untilDone('dead-letter topic', payload, () => this.deadLetters.publish(letters, () => payload.heartbeat())))) return;
 
     payload.resolveOffset(batch.lastOffset());
+    this.metrics.consumerLag.set(lag, Number(batch.offsetLag()));
+    this.metrics.batchApplyDuration.observe((performance.now() - started) / 1000);
     await payload.heartbeat();
     this.logger.debug(
       `${batch.topic} partition ${batch.partition} to offset ${batch.lastOffset()}: ${events.length} valid (${applied.applied} applied, ${applied.stale} stale or superseded), ${letters.length} dead-lettered`,

@@ -8,6 +8,7 @@ import { KafkaClient } from '../kafka/kafka-client.js';
 import { describeKafkaError, isRetriableKafkaError } from '../kafka/kafka-errors.js';
 import { StartupCatchUp } from '../kafka/startup-catch-up.js';
 import { TopicProvisioner } from '../kafka/topic-provisioner.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { IngestService } from './ingest.service.js';
 
 /**
@@ -88,6 +89,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     private readonly catchUp: StartupCatchUp,
     private readonly kafka: KafkaConfig,
     private readonly lifecycle: LifecycleConfig,
+    private readonly metrics: TaskCacheMetrics = new TaskCacheMetrics({}),
   ) {}
 
   onApplicationBootstrap(): void {
@@ -119,6 +121,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     // A removal of a previous member still under way ends at its next step and closes its connections.
     await this.removing;
     await this.catchUp.settled();
+    this.metrics.consumerLag.reset();
     this.state.enter('stopped');
     this.logger.log('kafka consumer stopped');
   }
@@ -232,6 +235,8 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     consumer.on(GROUP_JOIN, ({ payload: { memberId, memberAssignment, duration } }) => {
       this.memberId = memberId;
       const partitions = memberAssignment[this.kafka.topic] ?? [];
+      // Lag is reported for the partitions this member consumes, each from its first batch on.
+      this.metrics.consumerLag.reset();
       this.state.enter('consuming', { partitions });
       if (this.startBackoff.attempts > 0 && this.stableTimer === undefined) {
         this.stableTimer = setTimeout(() => {

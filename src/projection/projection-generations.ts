@@ -4,6 +4,7 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { Cluster, Redis } from 'ioredis';
 import { LogThrottle } from '../common/log-throttle.js';
 import { RedisConfig } from '../config/app-config.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { RedisClient, RedisConnection } from '../redis/redis-connection.js';
 import { GenerationSource } from './generation-source.js';
 import { ProjectionKeys } from './projection-keys.js';
@@ -68,6 +69,7 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
   constructor(
     private readonly redis: RedisConnection,
     private readonly config: RedisConfig,
+    private readonly metrics: TaskCacheMetrics = new TaskCacheMetrics({}),
   ) {
     super();
     this.keys = new ProjectionKeys(config.keyPrefix);
@@ -122,13 +124,18 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
       this.refreshAgain = true;
       return this.refreshing;
     }
-    this.refreshing = this.read().finally(() => {
-      this.refreshing = undefined;
-      if (this.refreshAgain && !this.stopped) {
-        this.refreshAgain = false;
-        void this.refresh().catch(() => undefined);
-      }
-    });
+    this.refreshing = this.read()
+      .catch((error: unknown) => {
+        if (!(error instanceof PointerHoldsNoGenerationError)) this.metrics.redisCommandErrors.inc({ operation: 'pointer' });
+        throw error;
+      })
+      .finally(() => {
+        this.refreshing = undefined;
+        if (this.refreshAgain && !this.stopped) {
+          this.refreshAgain = false;
+          void this.refresh().catch(() => undefined);
+        }
+      });
     return this.refreshing;
   }
 
@@ -145,7 +152,7 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
     }
     const next = generationOf(current);
     // A pointer that is not a generation must not send reads and writes to made-up keys.
-    if (next === undefined) throw new Error(`generation pointer ${pointer} holds no generation: current=${current}`);
+    if (next === undefined) throw new PointerHoldsNoGenerationError(`generation pointer ${pointer} holds no generation: current=${current}`);
     const nextBuilding = generationOf(building);
     if (nextBuilding !== this.building) {
       this.logger.log(nextBuilding === undefined ? `no longer writing generation ${this.building}` : `rebuild under way: writing generation ${nextBuilding} too`);
@@ -216,6 +223,9 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
     });
   }
 }
+
+/** The pointer was read, and is not one: not a Redis failure. */
+class PointerHoldsNoGenerationError extends Error {}
 
 function generationOf(value: string | null): number | undefined {
   return value !== null && /^[1-9][0-9]{0,8}$/.test(value) ? Number(value) : undefined;

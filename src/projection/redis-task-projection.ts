@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { Result } from 'ioredis';
 import { ProjectionConfig, RedisConfig } from '../config/app-config.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import { GenerationSource } from './generation-source.js';
 import { ProjectionKeys } from './projection-keys.js';
@@ -37,6 +38,7 @@ export class RedisTaskProjection extends TaskProjection {
     private readonly generations: GenerationSource,
     redisConfig: RedisConfig,
     projectionConfig: ProjectionConfig,
+    private readonly metrics: TaskCacheMetrics = new TaskCacheMetrics({}),
   ) {
     super();
     this.keys = new ProjectionKeys(redisConfig.keyPrefix);
@@ -73,7 +75,9 @@ export class RedisTaskProjection extends TaskProjection {
       }
       await this.redis.replicated();
     } catch (error) {
-      throw error instanceof ProjectionUnavailableError ? error : new ProjectionUnavailableError(error);
+      if (error instanceof ProjectionUnavailableError) throw error;
+      this.metrics.redisCommandErrors.inc({ operation: 'apply' });
+      throw new ProjectionUnavailableError(error);
     }
     return { applied, stale: events.length * generations.length - applied };
   }
@@ -83,7 +87,9 @@ export class RedisTaskProjection extends TaskProjection {
     try {
       reply = await this.redis.client.hmgetBuffer(this.keys.task(this.generations.currentGeneration(), taskId), 'v', 'p', 'o');
     } catch (error) {
-      throw error instanceof ProjectionUnavailableError ? error : new ProjectionUnavailableError(error);
+      if (error instanceof ProjectionUnavailableError) throw error;
+      this.metrics.redisCommandErrors.inc({ operation: 'read' });
+      throw new ProjectionUnavailableError(error);
     }
     const [value, partition, offset] = reply;
     if (value === null) return null;

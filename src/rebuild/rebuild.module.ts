@@ -6,6 +6,7 @@ import { IngestService } from '../ingest/ingest.service.js';
 import { KafkaDeadLetterPublisher } from '../ingest/kafka-dead-letter-publisher.js';
 import { TaskEventDecoder } from '../ingest/task-event-decoder.js';
 import { KafkaModule } from '../kafka/kafka.module.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { GenerationSource } from '../projection/generation-source.js';
 import { RedisTaskProjection } from '../projection/redis-task-projection.js';
 import { TaskProjection } from '../projection/task-projection.js';
@@ -42,6 +43,8 @@ export class RebuildModule {
         RedisMemory,
         ReplayConsumer,
         RebuildService,
+        // Counted into a registry of its own, never served: the command serves nothing.
+        { provide: TaskCacheMetrics, useValue: new TaskCacheMetrics({}) },
       ],
     };
   }

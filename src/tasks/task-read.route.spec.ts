@@ -1,5 +1,8 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenVerifier } from '../auth/token-verifier.js';
+import { UnauthenticatedError } from '../auth/unauthenticated.error.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
+import { TaskNotFoundError } from './task-not-found.error.js';
 import { etagMatches, TaskReadRoute, taskIdInPath } from './task-read.route.js';
 import { TasksService } from './tasks.service.js';
 
@@ -34,8 +37,10 @@ describe('etagMatches', () => {
   });
 });
 
+const HTTP = { port: 8080, missingTaskStatus: 404, keepAliveTimeoutMs: 65000 } as const;
+
 describe('TaskReadRoute.handle', () => {
-  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, { port: 8080, missingTaskStatus: 404, keepAliveTimeoutMs: 65000 });
+  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, HTTP, new TaskCacheMetrics({}));
   const request = (method: string, url: string) => ({ method, url, headers: {} }) as IncomingMessage;
 
   it('leaves other methods and paths untouched for the framework', () => {
@@ -44,5 +49,53 @@ describe('TaskReadRoute.handle', () => {
     expect(route.handle(request('DELETE', '/api/tasks/t-1'), res)).toBe(false);
     expect(route.handle(request('GET', '/api/token'), res)).toBe(false);
     expect(route.handle(request('GET', '/tasks/a/b'), res)).toBe(false);
+  });
+});
+
+describe('TaskReadRoute metrics', () => {
+  const verifier = { verifyRequest: (headers: IncomingMessage['headers']) => (headers['x-authorization'] === 'ok' ? Promise.resolve() : Promise.reject(new UnauthenticatedError('TOKEN_INVALID'))) } as TokenVerifier;
+  const tasks = {
+    getTask: (taskId: string) => (taskId === 'known' ? Promise.resolve({ value: Buffer.from('{}'), version: '0-1' }) : Promise.reject(new TaskNotFoundError(taskId))),
+  } as TasksService;
+
+  /** Answers one request and resolves with the status written, once the route has observed it. */
+  async function read(route: TaskReadRoute, url: string, token = 'ok'): Promise<number> {
+    let status = 0;
+    let ended!: () => void;
+    const done = new Promise<void>((resolve) => (ended = resolve));
+    const res = {
+      headersSent: false,
+      writeHead: (code: number) => (status = code),
+      end: () => ended(),
+    } as unknown as ServerResponse;
+    expect(route.handle({ method: 'GET', url, headers: { 'x-authorization': token } } as unknown as IncomingMessage, res)).toBe(true);
+    await done;
+    await new Promise((resolve) => setImmediate(resolve));
+    return status;
+  }
+
+  async function counts(metrics: TaskCacheMetrics): Promise<Record<string, number>> {
+    const { values } = await metrics.readDuration.get();
+    return Object.fromEntries(
+      values.filter((value) => value.metricName === 'taskcache_read_duration_seconds_count').map((value) => [`${value.labels.route} ${value.labels.status}`, value.value]),
+    );
+  }
+
+  it('observes each read by route and status when metrics are served', async () => {
+    const metrics = new TaskCacheMetrics({ port: 0 });
+    const route = new TaskReadRoute(verifier, tasks, HTTP, metrics);
+    expect(await read(route, '/tasks/known')).toBe(200);
+    expect(await read(route, '/tasks/known')).toBe(200);
+    expect(await read(route, '/api/tasks/missing')).toBe(404);
+    expect(await read(route, '/api/tasks/known', 'bad')).toBe(401);
+    expect(await counts(metrics)).toEqual({ '/tasks/{taskId} 200': 2, '/api/tasks/{taskId} 404': 1, '/api/tasks/{taskId} 401': 1 });
+    metrics.registry.clear();
+  });
+
+  it('records nothing when metrics are not served', async () => {
+    const metrics = new TaskCacheMetrics({});
+    const route = new TaskReadRoute(verifier, tasks, HTTP, metrics);
+    expect(await read(route, '/tasks/known')).toBe(200);
+    expect(await counts(metrics)).toEqual({});
   });
 });

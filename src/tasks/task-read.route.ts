@@ -4,42 +4,58 @@ import { TokenVerifier } from '../auth/token-verifier.js';
 import { HttpConfig } from '../config/app-config.js';
 import { FrontRoute } from '../http/front-route.js';
 import { sendErrorResponse } from '../http/send-error-response.js';
+import { READ_ROUTES, ReadRoute, TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { InvalidTaskIdError } from './invalid-task-id.error.js';
 import { TaskNotFoundError } from './task-not-found.error.js';
 import { TasksService } from './tasks.service.js';
 
 const TASKS = '/tasks/';
 const API_TASKS = '/api/tasks/';
+const [TASKS_ROUTE, API_TASKS_ROUTE] = READ_ROUTES;
 
 /**
  * GET (and HEAD) /tasks/:taskId and /api/tasks/:taskId, the hot path, as a front route (mounted in
  * app.factory.ts; why: src/http/front-route.ts). Per request: match the path, verify the token, validate the id,
  * one Redis round trip, and the stored bytes written as they are, with an ETag from their version.
- * A missing (or deleted) task is a 404 ErrorResponse, or a bare 204 when so configured.
+ * A missing (or deleted) task is a 404 ErrorResponse, or a bare 204 when so configured. With
+ * metrics on, every read is observed by route and status, timed from here to its response written.
  */
 @Injectable()
 export class TaskReadRoute implements FrontRoute {
   private readonly missingTaskAsNoContent: boolean;
+  /** Absent without metrics: the read path then does no metrics work at all. */
+  private readonly readDuration: TaskCacheMetrics['readDuration'] | undefined;
 
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly tasks: TasksService,
     config: HttpConfig,
+    metrics: TaskCacheMetrics,
   ) {
     this.missingTaskAsNoContent = config.missingTaskStatus === 204;
+    this.readDuration = metrics.recordsReads ? metrics.readDuration : undefined;
   }
 
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    const rawTaskId = taskIdInPath(req.url ?? '');
+    const url = req.url ?? '';
+    const rawTaskId = taskIdInPath(url);
     if (rawTaskId === undefined) return false;
     // Nothing to wait for or catch: answer() settles the request itself, every failure included
     // (sendErrorResponse in its catch), and the listener must return at once.
-    void this.answer(req, res, rawTaskId);
+    const readDuration = this.readDuration;
+    if (readDuration === undefined) {
+      void this.answer(req, res, rawTaskId);
+    } else {
+      const started = performance.now();
+      const route: ReadRoute = url.startsWith(TASKS) ? TASKS_ROUTE : API_TASKS_ROUTE;
+      void this.answer(req, res, rawTaskId).then((status) => readDuration.observe({ route, status }, (performance.now() - started) / 1000));
+    }
     return true;
   }
 
-  private async answer(req: IncomingMessage, res: ServerResponse, rawTaskId: string): Promise<void> {
+  /** Answers the read; resolves with the status answered, never rejects. */
+  private async answer(req: IncomingMessage, res: ServerResponse, rawTaskId: string): Promise<number> {
     try {
       await this.verifier.verifyRequest(req.headers);
       const task = await this.tasks.getTask(decodePathSegment(rawTaskId));
@@ -48,18 +64,19 @@ export class TaskReadRoute implements FrontRoute {
       if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) {
         res.writeHead(304, ['ETag', etag]);
         res.end();
-        return;
+        return 304;
       }
       res.writeHead(200, ['Content-Type', 'application/json', 'Content-Length', String(task.value.length), 'ETag', etag]);
       res.end(task.value);
+      return 200;
     } catch (error) {
       if (error instanceof TaskNotFoundError && this.missingTaskAsNoContent) {
         // Conductor OSS before 3.21.20 answered so, and its SDK resolves null for it.
         res.writeHead(204);
         res.end();
-        return;
+        return 204;
       }
-      sendErrorResponse(req, res, error);
+      return sendErrorResponse(req, res, error);
     }
   }
 }

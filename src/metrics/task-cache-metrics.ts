@@ -1,0 +1,134 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { MetricsConfig } from '../config/app-config.js';
+
+/** The read routes, as the `route` label names them. */
+export const READ_ROUTES = ['/tasks/{taskId}', '/api/tasks/{taskId}'] as const;
+export type ReadRoute = (typeof READ_ROUTES)[number];
+
+/** Why a request was refused a token, or POST /api/token refused credentials (`reason` label). */
+export type AuthFailureReason = 'token_missing' | 'token_invalid' | 'token_expired' | 'invalid_credentials';
+
+/** What a Redis command was doing when it failed (`operation` label). */
+export type RedisOperation = 'read' | 'apply' | 'pointer';
+
+/** Reads answer in well under a millisecond from a nearby Redis; the upper buckets are an outage's timeouts. */
+const READ_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const BATCH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** From tens of milliseconds (live) to an hour (catching up on a backlog). */
+const FRESHNESS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+/**
+ * The service's Prometheus metrics, one registry per instance of the application. Each part of the
+ * service counts what it alone knows, here: the read route its reads, the token verifier its
+ * refusals, ingest its events and batches, the projection its Redis failures. Gauges of state
+ * (lag aside) are read when scraped (see `InstanceGauges`); `/metrics` is served apart from the
+ * public API, on METRICS_PORT (see `MetricsServer`).
+ *
+ * Without METRICS_PORT nothing is served, process metrics are not collected and the read route
+ * records nothing (`recordsReads`): the read path then does no metrics work at all. Everything
+ * else counts anyway: its cost is per batch or per refusal, not per read.
+ */
+@Injectable()
+export class TaskCacheMetrics {
+  readonly registry = new Registry();
+  /** Whether the read route observes its reads: only when they can be scraped. */
+  readonly recordsReads: boolean;
+
+  /** Task reads by route and status; its `_count` is the read count. Measured on the front route itself. */
+  readonly readDuration: Histogram<'route' | 'status'>;
+  readonly authFailures: Counter<'reason'>;
+
+  readonly eventsConsumed: Counter;
+  readonly eventsApplied: Counter;
+  readonly eventsStale: Counter;
+  readonly eventsDeadLettered: Counter<'reason'>;
+  readonly deadLettersUndeliverable: Counter<'reason'>;
+  readonly batchApplyDuration: Histogram;
+  readonly consumerLag: Gauge<'topic' | 'partition'>;
+  readonly eventFreshness: Histogram;
+
+  readonly redisCommandErrors: Counter<'operation'>;
+
+  constructor(config: MetricsConfig) {
+    this.recordsReads = config.port !== undefined;
+    const registers = [this.registry];
+    if (config.port !== undefined) collectDefaultMetrics({ register: this.registry });
+
+    this.readDuration = new Histogram({
+      name: 'taskcache_read_duration_seconds',
+      help: 'Task reads (GET and HEAD /tasks/{taskId}, /api/tasks/{taskId}) by route and status: time from the request reaching the service to its response being written',
+      labelNames: ['route', 'status'],
+      buckets: READ_BUCKETS,
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: 'taskcache_auth_failures_total',
+      help: 'Requests refused for their token (token_missing, token_invalid, token_expired), and POST /api/token refused for its credentials (invalid_credentials)',
+      labelNames: ['reason'],
+      registers,
+    });
+
+    this.eventsConsumed = new Counter({
+      name: 'taskcache_events_consumed_total',
+      help: 'Task-update events fetched from the source topic and handed to ingest (a batch consumed again after a rebalance or restart counts again)',
+      registers,
+    });
+    this.eventsApplied = new Counter({
+      name: 'taskcache_events_applied_total',
+      help: 'Events that changed the projection (once per generation written, two during a rebuild)',
+      registers,
+    });
+    this.eventsStale = new Counter({
+      name: 'taskcache_events_stale_total',
+      help: 'Valid events that did not change the projection: older than the stored version, or superseded by a later event of the same task in their batch',
+      registers,
+    });
+    this.eventsDeadLettered = new Counter({
+      name: 'taskcache_events_dead_lettered_total',
+      help: 'Events published to the dead-letter topic, by the reason code of their x-dlq-reason header',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.deadLettersUndeliverable = new Counter({
+      name: 'taskcache_dead_letters_undeliverable_total',
+      help: 'Invalid events the dead-letter topic refused even without value and headers, by reason code: skipped (logged at error), still in the source topic',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.batchApplyDuration = new Histogram({
+      name: 'taskcache_batch_apply_duration_seconds',
+      help: 'Time from a fetched batch reaching ingest to its offsets being resolved: decoding, applying to Redis and dead-lettering, retries during an outage included',
+      buckets: BATCH_BUCKETS,
+      registers,
+    });
+    this.consumerLag = new Gauge({
+      name: 'taskcache_consumer_lag_messages',
+      help: "Offsets of the source topic not yet applied, per partition this instance consumes: the high watermark of the partition's last fetched batch minus the next offset to apply",
+      labelNames: ['topic', 'partition'],
+      registers,
+    });
+    this.eventFreshness = new Histogram({
+      name: 'taskcache_event_freshness_seconds',
+      help: 'Time from an event being written to Kafka (its message timestamp) to it being applied to Redis (readable), per valid event',
+      buckets: FRESHNESS_BUCKETS,
+      registers,
+    });
+
+    this.redisCommandErrors = new Counter({
+      name: 'taskcache_redis_command_errors_total',
+      help: 'Redis commands that failed (unreachable, timed out or refused), by what they were for: read (a task read), apply (an ingest batch), pointer (the generation pointer)',
+      labelNames: ['operation'],
+      registers,
+    });
+  }
+
+  /** The text a scrape answers, in Prometheus's exposition format. */
+  exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
