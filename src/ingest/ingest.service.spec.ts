@@ -298,7 +298,7 @@ describe('IngestService', () => {
       const held = new Promise<void>((resolve) => (release = resolve));
       let lagWhileApplying = -1;
       class HeldProjection extends FakeProjection {
-        async applyBatch(events: readonly TaskEvent[]): Promise<ApplyResult> {
+        override async applyBatch(events: readonly TaskEvent[]): Promise<ApplyResult> {
           lagWhileApplying = await valueOf(metrics, 'taskcache_consumer_lag_messages', { topic: 'tasks', partition: 2 });
           await held;
           return { applied: events.length - 1, stale: 1 };
