@@ -81,7 +81,7 @@ export class TaskCacheMetrics {
     });
     this.eventsStale = new Counter({
       name: 'taskcache_events_stale_total',
-      help: 'Valid events that did not change the projection: older than the stored version, or superseded by a later event of the same task in their batch',
+      help: 'Valid events that did not change the projection: older than the stored version, superseded by a later event of the same task in their batch, or already applied by an attempt that timed out and that Redis carried out anyway',
       registers,
     });
     this.eventsDeadLettered = new Counter({
