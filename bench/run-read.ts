@@ -4,8 +4,10 @@
 //    one is served with the produced bytes.
 // 2. Copies those bytes into plain string keys for the floor (a bare node:http + ioredis server).
 // 3. autocannon, 50 connections, random task ids, valid token: a warm-up per side, then rounds that
-//    alternate service and floor (the side that goes first alternates too), at saturation and at a
-//    fixed 2,000 req/s. Medians across rounds; ratios service/floor.
+//    alternate the sides (the side that goes first alternates too), at saturation and at a fixed
+//    2,000 req/s. Medians across rounds; ratios service/floor. Two service sides: 'service' with
+//    metrics off, and 'metrics', a second instance in the same group with METRICS_PORT set, scraped
+//    every 15 s throughout as Prometheus would; the run ends with an excerpt of its /metrics.
 // 4. redis-benchmark GET of the same bytes on the same Redis, 50 clients: the store's ceiling.
 // BENCH_SMOKE=1: tiny sizes and one-second rounds; asserts correctness only.
 //
@@ -17,6 +19,8 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { eventually } from '../test/support/eventually.js';
+import { httpGet } from '../test/support/http-get.js';
+import { freePort } from '../test/support/server-process.js';
 import { TestHaproxy } from '../test/support/test-haproxy.js';
 import { sampleTaskBytes } from '../test/support/sample-task.js';
 import { CorrectnessFailure, logger, onCleanup, runBenchmark } from './bench-run.js';
@@ -36,9 +40,11 @@ const token = randomBytes(24).toString('hex');
 const THROUGH_HAPROXY = settings.haproxyInstances.length > 0;
 /** The side that reads through HAProxy in front of `instances` instances. */
 const haproxySide = (instances: number): string => `haproxy-${instances}`;
-const SIDES: string[] = ['service', 'floor', ...settings.haproxyInstances.map(haproxySide)];
+const SIDES: string[] = ['service', 'metrics', 'floor', ...settings.haproxyInstances.map(haproxySide)];
+/** How often the instance with metrics on is scraped during the run: Prometheus's default interval. */
+const SCRAPE_INTERVAL_MS = 15_000;
 const MODES = ['saturation', 'fixed'] as const;
-/** 'service' (instance 1, direct), 'floor', or haproxySide(n). */
+/** 'service' (instance 1, direct, metrics off), 'metrics' (metrics on), 'floor', or haproxySide(n). */
 type Side = string;
 type Mode = (typeof MODES)[number];
 
@@ -48,7 +54,7 @@ interface SideFigures {
   p50Ms: number | null;
   p99Ms: number | null;
 }
-type ModeSummary = Record<'service' | 'floor' | 'ratio', SideFigures> & {
+type ModeSummary = Record<'service' | 'metrics' | 'floor' | 'ratio' | 'metricsRatio', SideFigures> & {
   /** Through HAProxy, per side (haproxy-<n>), when measured; req/s and percentiles as above. */
   haproxy?: Record<string, SideFigures>;
   /** Median cores busy per process group, per side (recorded on every run, summarised here). */
@@ -71,6 +77,8 @@ interface ReadFigures {
   redisBenchmark: RedisCeiling;
   goals: JudgedGoal[];
   loadProblems: string[];
+  /** Scrapes of the instance with metrics on during the run, and what its /metrics said at the end (a selection). */
+  metrics: { scrapes: number; excerpt: string[] };
   rounds: Record<Mode, Record<Side, MeasuredRun[]>>;
 }
 
@@ -98,7 +106,7 @@ async function main(): Promise<void> {
   log(`produced ${taskIds.length} task events in ${produceSeconds.toFixed(2)} s`);
 
   // Every instance alike: the same topic, group, key prefix and token.
-  const startInstance = (name: string) =>
+  const startInstance = (name: string, metricsPort?: number) =>
     startService({
       runName: names.name,
       name,
@@ -109,6 +117,7 @@ async function main(): Promise<void> {
       keyPrefix: serviceKeys,
       token,
       partitions: settings.partitions,
+      metricsPort,
     });
   const service = await startInstance('service');
   onCleanup('stop the service', () => service.child.stop());
@@ -125,6 +134,21 @@ async function main(): Promise<void> {
   const floor = await startFloorReadServer({ runName: names.name, redisUrl: infra.redisUrl, keyPrefix: floorKeys, token });
   onCleanup('stop the read floor', () => floor.child.stop());
   log(`read floor started on port ${floor.port}`);
+
+  // 2a. The same service with metrics on, scraped as Prometheus would scrape it.
+  const metricsPort = await freePort();
+  const withMetrics = await startInstance('service-metrics', metricsPort);
+  onCleanup('stop the service with metrics on', () => withMetrics.child.stop());
+  await eventually('the instance with metrics on to be ready', async () => (await withMetrics.client.get('/health/ready', {})).status === 200, { timeoutMs: 60_000, intervalMs: 200 });
+  const scrapeMetrics = async (): Promise<string> => {
+    const answer = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
+    if (answer.status !== 200) throw new CorrectnessFailure(`GET /metrics answered ${answer.status}`);
+    return answer.body;
+  };
+  let scrapes = 0;
+  const scraper = setInterval(() => void scrapeMetrics().then(() => (scrapes += 1), (error: Error) => log(`scrape failed: ${error.message}`)), SCRAPE_INTERVAL_MS);
+  onCleanup('stop scraping', () => clearInterval(scraper));
+  log(`service with metrics on started on port ${withMetrics.port}, /metrics on ${metricsPort}`);
 
   // 2b. Through HAProxy: more instances of the service in the same group, and a balancer per count.
   const instances: TaskServer[] = [service];
@@ -147,8 +171,8 @@ async function main(): Promise<void> {
       log(`haproxy in front of ${count} instance(s) on port ${haproxy.port}`);
     }
   }
-  const clients: Record<Side, TaskHttpClient> = { service: service.client, floor: floor.client };
-  const baseUrls: Record<Side, string> = { service: service.baseUrl, floor: floor.baseUrl };
+  const clients: Record<Side, TaskHttpClient> = { service: service.client, metrics: withMetrics.client, floor: floor.client };
+  const baseUrls: Record<Side, string> = { service: service.baseUrl, metrics: withMetrics.baseUrl, floor: floor.baseUrl };
   for (const [count, haproxy] of balancers) {
     clients[haproxySide(count)] = new TaskHttpClient(haproxy.url, token);
     baseUrls[haproxySide(count)] = haproxy.url;
@@ -162,6 +186,7 @@ async function main(): Promise<void> {
   const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
   const cpuGroups: Record<string, number[]> = {};
   for (const [index, instance] of instances.entries()) cpuGroups[`service-${index + 1}`] = [instance.child.pid!];
+  cpuGroups['service-metrics'] = [withMetrics.child.pid!];
   if (balancers.size > 0) cpuGroups.haproxy = [...balancers.values()].map((haproxy) => haproxy.pid!);
   cpuGroups.redis = Number.isInteger(redisPid) ? [redisPid] : [];
   cpuGroups.floor = [floor.child.pid!];
@@ -209,6 +234,10 @@ async function main(): Promise<void> {
     console.error(`[bench:read] WARNING: ${message}`);
   }
 
+  clearInterval(scraper);
+  const excerpt = metricsExcerpt(await scrapeMetrics());
+  if (excerpt.length === 0) throw new CorrectnessFailure('/metrics holds none of the read series after the run');
+
   // 4. The store's ceiling.
   const ceilingKey = `${floorKeys}redis-benchmark`;
   await redis.set(ceilingKey, expected.get(taskIds[0])!);
@@ -219,6 +248,7 @@ async function main(): Promise<void> {
   const summary: Summary = { saturation: modeSummary(runs.saturation), fixed: modeSummary(runs.fixed) };
   const goals = judgeGoals([
     { goal: 'read req/s at saturation, service/floor', actual: summary.saturation.ratio.requestsPerSecond, target: 0.6, atLeast: true },
+    { goal: 'read req/s at saturation with metrics on, service/floor', actual: summary.saturation.metricsRatio.requestsPerSecond, target: 0.8, atLeast: true },
     { goal: `p99 at ${settings.fixedRate} req/s, service/floor`, actual: summary.fixed.ratio.p99Ms, target: 2, atLeast: false },
   ]);
   const machine = await machineInfo(redis);
@@ -235,6 +265,7 @@ async function main(): Promise<void> {
     redisBenchmark: ceiling,
     goals,
     loadProblems: problems,
+    metrics: { scrapes, excerpt },
     rounds: runs,
   };
   const section = readMarkdown({ figures, summary, ceiling, goals });
@@ -251,16 +282,14 @@ function modeSummary(runs: Record<Side, MeasuredRun[]>): ModeSummary {
     p99Ms: round(median(sideRuns.map((run) => run.p99Ms)), 3),
   });
   const service = medians(runs.service);
+  const metrics = medians(runs.metrics);
   const floor = medians(runs.floor);
-  const summary: ModeSummary = {
-    service,
-    floor,
-    ratio: {
-      requestsPerSecond: round(ratio(service.requestsPerSecond, floor.requestsPerSecond), 3),
-      p50Ms: round(ratio(service.p50Ms, floor.p50Ms), 3),
-      p99Ms: round(ratio(service.p99Ms, floor.p99Ms), 3),
-    },
-  };
+  const toFloor = (side: SideFigures): SideFigures => ({
+    requestsPerSecond: round(ratio(side.requestsPerSecond, floor.requestsPerSecond), 3),
+    p50Ms: round(ratio(side.p50Ms, floor.p50Ms), 3),
+    p99Ms: round(ratio(side.p99Ms, floor.p99Ms), 3),
+  });
+  const summary: ModeSummary = { service, metrics, floor, ratio: toFloor(service), metricsRatio: toFloor(metrics) };
   if (THROUGH_HAPROXY) {
     summary.haproxy = Object.fromEntries(settings.haproxyInstances.map((count) => [haproxySide(count), medians(runs[haproxySide(count)])]));
     summary.cpuCores = Object.fromEntries(
@@ -279,16 +308,16 @@ function modeSummary(runs: Record<Side, MeasuredRun[]>): ModeSummary {
 function readMarkdown({ figures, summary, ceiling, goals }: { figures: ReadFigures; summary: Summary; ceiling: RedisCeiling; goals: JudgedGoal[] }): string {
   const { settings: s } = figures;
   const row = (label: string, mode: Mode, field: keyof SideFigures, digits: number): string => {
-    const value = (side: 'service' | 'floor'): string => summary[mode][side][field]?.toFixed(digits) ?? 'n/a';
-    return `| ${label} | ${value('service')} | ${value('floor')} | ${summary[mode].ratio[field] ?? 'n/a'} |`;
+    const value = (side: 'service' | 'metrics' | 'floor'): string => summary[mode][side][field]?.toFixed(digits) ?? 'n/a';
+    return `| ${label} | ${value('service')} | ${value('metrics')} | ${value('floor')} | ${summary[mode].ratio[field] ?? 'n/a'} | ${summary[mode].metricsRatio[field] ?? 'n/a'} |`;
   };
   return [
     ...sectionHead(THROUGH_HAPROXY ? 'Read through HAProxy' : 'Read', figures),
     `- ${s.tasks} tasks of ${s.payloadBytes} bytes, loaded through Kafka (${s.partitions} partitions) and read back through the service in ${figures.loading.readableSeconds} s.`,
     `- autocannon: ${s.connections} connections, random task ids on \`${s.route}:taskId\`, valid token; ${s.warmupSeconds} s warm-up per side, then ${s.rounds} rounds of ${s.roundSeconds} s per side and mode, sides alternating. Medians across rounds; latency percentiles from every response's own duration.`,
     '',
-    '| median | service | floor | service/floor |',
-    '|---|---|---|---|',
+    '| median | service, metrics off | service, metrics on | floor | off/floor | on/floor |',
+    '|---|---|---|---|---|---|',
     row('req/s at saturation', 'saturation', 'requestsPerSecond', 0),
     row('p50 ms at saturation', 'saturation', 'p50Ms', 3),
     row('p99 ms at saturation', 'saturation', 'p99Ms', 3),
@@ -300,6 +329,12 @@ function readMarkdown({ figures, summary, ceiling, goals }: { figures: ReadFigur
       ? `Store ceiling, \`redis-benchmark\` GET of the same ${s.payloadBytes} bytes with ${ceiling.clients} clients: ${Math.round(ceiling.requestsPerSecond)} req/s, p50 ${ceiling.p50Ms} ms, p99 ${ceiling.p99Ms} ms.`
       : `Store ceiling: not measured (${ceiling.reason}).`,
     ...(figures.loadProblems.length > 0 ? ['', `Wrong answers under load: ${figures.loadProblems.join('; ')}.`] : []),
+    '',
+    `Metrics on: a second instance in the same group with METRICS_PORT set, scraped every ${SCRAPE_INTERVAL_MS / 1000} s during the run (${figures.metrics.scrapes} scrapes). Its \`/metrics\` after the run, a selection:`,
+    '',
+    '```text',
+    ...figures.metrics.excerpt,
+    '```',
     '',
     goalsMarkdown(goals),
     ...(THROUGH_HAPROXY ? haproxyMarkdown(figures) : []),
@@ -342,6 +377,20 @@ function haproxyMarkdown(figures: ReadFigures): string[] {
     `|---|${columns.map(() => '---').join('|')}|`,
     ...[...groups, 'other', 'machine'].map((group) => `| ${group} | ${columns.map(([, side]) => cpu[side][group]?.toFixed(2) ?? 'n/a').join(' | ')} |`),
   ];
+}
+
+/** The read, auth and process series of a scrape: what an operator looks at after a load test. */
+function metricsExcerpt(text: string): string[] {
+  const READ_200 = `route="${settings.route}{taskId}",status="200"`;
+  return text
+    .split('\n')
+    .filter(
+      (line) =>
+        (line.startsWith('taskcache_read_duration_seconds') && line.includes(READ_200) && !/le="(0\.0001|0\.00025|0\.05|0\.1|0\.25|0\.5|1|2\.5)"/.test(line)) ||
+        (line.startsWith('taskcache_read_duration_seconds_count') && !line.includes(READ_200)) ||
+        /^taskcache_(auth_failures_total|events_consumed_total|events_applied_total|consumer_lag_messages|event_freshness_seconds_count|redis_up|redis_command_errors_total)\b/.test(line) ||
+        /^(process_resident_memory_bytes|process_cpu_seconds_total|nodejs_eventloop_lag_p99_seconds|nodejs_heap_size_used_bytes) /.test(line),
+    );
 }
 
 await runBenchmark('read', main);

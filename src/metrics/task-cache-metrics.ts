@@ -1,10 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MetricsConfig } from '../config/app-config.js';
-
-/** The read routes, as the `route` label names them. */
-export const READ_ROUTES = ['/tasks/{taskId}', '/api/tasks/{taskId}'] as const;
-export type ReadRoute = (typeof READ_ROUTES)[number];
+import { ReadLatencyHistogram } from './read-latency-histogram.js';
 
 /** Why a request was refused a token, or POST /api/token refused credentials (`reason` label). */
 export type AuthFailureReason = 'token_missing' | 'token_invalid' | 'token_expired' | 'invalid_credentials';
@@ -12,8 +9,6 @@ export type AuthFailureReason = 'token_missing' | 'token_invalid' | 'token_expir
 /** What a Redis command was doing when it failed (`operation` label). */
 export type RedisOperation = 'read' | 'apply' | 'pointer';
 
-/** Reads answer in well under a millisecond from a nearby Redis; the upper buckets are an outage's timeouts. */
-const READ_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const BATCH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** From tens of milliseconds (live) to an hour (catching up on a backlog). */
 const FRESHNESS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
@@ -36,7 +31,7 @@ export class TaskCacheMetrics {
   readonly recordsReads: boolean;
 
   /** Task reads by route and status; its `_count` is the read count. Measured on the front route itself. */
-  readonly readDuration: Histogram<'route' | 'status'>;
+  readonly readDuration = new ReadLatencyHistogram();
   readonly authFailures: Counter<'reason'>;
 
   readonly eventsConsumed: Counter;
@@ -55,13 +50,7 @@ export class TaskCacheMetrics {
     const registers = [this.registry];
     if (config.port !== undefined) collectDefaultMetrics({ register: this.registry });
 
-    this.readDuration = new Histogram({
-      name: 'taskcache_read_duration_seconds',
-      help: 'Task reads (GET and HEAD /tasks/{taskId}, /api/tasks/{taskId}) by route and status: time from the request reaching the service to its response being written',
-      labelNames: ['route', 'status'],
-      buckets: READ_BUCKETS,
-      registers,
-    });
+    this.registry.registerMetric(this.readDuration.asMetric());
     this.authFailures = new Counter({
       name: 'taskcache_auth_failures_total',
       help: 'Requests refused for their token (token_missing, token_invalid, token_expired), and POST /api/token refused for its credentials (invalid_credentials)',

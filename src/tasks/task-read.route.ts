@@ -4,7 +4,8 @@ import { TokenVerifier } from '../auth/token-verifier.js';
 import { HttpConfig } from '../config/app-config.js';
 import { FrontRoute } from '../http/front-route.js';
 import { sendErrorResponse } from '../http/send-error-response.js';
-import { READ_ROUTES, ReadRoute, TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
+import { READ_ROUTES, ReadLatencyHistogram, ReadRoute } from '../metrics/read-latency-histogram.js';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { InvalidTaskIdError } from './invalid-task-id.error.js';
 import { TaskNotFoundError } from './task-not-found.error.js';
 import { TasksService } from './tasks.service.js';
@@ -24,7 +25,7 @@ const [TASKS_ROUTE, API_TASKS_ROUTE] = READ_ROUTES;
 export class TaskReadRoute implements FrontRoute {
   private readonly missingTaskAsNoContent: boolean;
   /** Absent without metrics: the read path then does no metrics work at all. */
-  private readonly readDuration: TaskCacheMetrics['readDuration'] | undefined;
+  private readonly readDuration: ReadLatencyHistogram | undefined;
 
   constructor(
     private readonly verifier: TokenVerifier,
@@ -41,21 +42,23 @@ export class TaskReadRoute implements FrontRoute {
     const url = req.url ?? '';
     const rawTaskId = taskIdInPath(url);
     if (rawTaskId === undefined) return false;
-    // Nothing to wait for or catch: answer() settles the request itself, every failure included
+    // Nothing to wait for or catch: respond() settles the request itself, every failure included
     // (sendErrorResponse in its catch), and the listener must return at once.
-    const readDuration = this.readDuration;
-    if (readDuration === undefined) {
-      void this.answer(req, res, rawTaskId);
-    } else {
-      const started = performance.now();
-      const route: ReadRoute = url.startsWith(TASKS) ? TASKS_ROUTE : API_TASKS_ROUTE;
-      void this.answer(req, res, rawTaskId).then((status) => readDuration.observe({ route, status }, (performance.now() - started) / 1000));
-    }
+    if (this.readDuration === undefined) void this.respond(req, res, rawTaskId);
+    else void this.respondObserved(req, res, rawTaskId, url, this.readDuration);
     return true;
   }
 
+  /** `respond`, timed and observed by route and status. */
+  private async respondObserved(req: IncomingMessage, res: ServerResponse, rawTaskId: string, url: string, readDuration: ReadLatencyHistogram): Promise<void> {
+    const started = performance.now();
+    const status = await this.respond(req, res, rawTaskId);
+    const route: ReadRoute = url.startsWith(TASKS) ? TASKS_ROUTE : API_TASKS_ROUTE;
+    readDuration.observe(route, status, (performance.now() - started) / 1000);
+  }
+
   /** Answers the read; resolves with the status answered, never rejects. */
-  private async answer(req: IncomingMessage, res: ServerResponse, rawTaskId: string): Promise<number> {
+  private async respond(req: IncomingMessage, res: ServerResponse, rawTaskId: string): Promise<number> {
     try {
       await this.verifier.verifyRequest(req.headers);
       const task = await this.tasks.getTask(decodePathSegment(rawTaskId));
