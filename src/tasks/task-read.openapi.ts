@@ -48,12 +48,12 @@ function responses(method: 'get' | 'head'): Record<string, ResponseObject> {
 }
 
 function operation(method: 'get' | 'head', prefixed: boolean): OperationObject {
-  const verb = method === 'get' ? 'Get' : 'Head';
+  const what = method === 'get' ? "The task's latest state" : 'The headers a GET would get, without the body';
   return {
     tags: ['tasks'],
     operationId: `${method}Task${prefixed ? '' : 'WithoutApiPrefix'}`,
     summary: method === 'get' ? 'Get a task by its id' : "A task's headers, without its body",
-    description: `${verb} a task from the cache${prefixed ? '' : '; the same as under /api'}. Answered from the Redis projection of the source topic.`,
+    description: `${what}, from the cache's projection of the task-update topic${prefixed ? '' : '; the same as under /api, where Conductor clients call it'}.`,
     security: TOKEN_SECURITY,
     parameters: [
       {
