@@ -9,6 +9,7 @@ import { applyConnectionTimeouts } from './http/connection-timeouts.js';
 import { ErrorResponseFilter } from './http/error-response.filter.js';
 import { mountInFront } from './http/front-route.js';
 import { DrainState } from './lifecycle/drain-state.js';
+import { serveApiDocs } from './openapi/api-document.js';
 import { TaskReadRoute } from './tasks/task-read.route.js';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -28,6 +29,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   });
   app.disable('x-powered-by');
   app.useGlobalFilters(new ErrorResponseFilter());
+  serveApiDocs(app);
   const server = app.getHttpServer() as Server;
   mountInFront(server, app.get(TaskReadRoute), app.get(DrainState));
   applyConnectionTimeouts(server, config.http);

@@ -8,12 +8,12 @@ import {
 } from '@nestjs/common';
 
 /** Requests with a body here are small JSON documents (credentials); anything bigger is refused. */
-const JSON_BODY_LIMIT_BYTES = 4096;
+export const JSON_BODY_LIMIT_BYTES = 4096;
 /**
  * Deeper documents are refused. The credentials body is flat, and validation (class-transformer)
  * recurses into every level: 1,500 levels, which fit in 4096 bytes, overflowed its stack.
  */
-const JSON_BODY_MAX_DEPTH = 32;
+export const JSON_BODY_MAX_DEPTH = 32;
 
 const [QUOTE, BACKSLASH, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET] = [...'"\\{}[]'].map((c) => c.charCodeAt(0));
 
