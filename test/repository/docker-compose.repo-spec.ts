@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, posix } from 'node:path';
 import { getMetadataStorage } from 'class-validator';
 import { parse } from 'yaml';
 import { Environment } from '../../src/config/environment.js';
@@ -115,6 +115,88 @@ describe('docker-compose.yml', () => {
       expect(env.REDIS_URL).toBeUndefined();
       expect(env.KAFKA_GROUP_ID).not.toBe(compose.services['task-cache'].environment.KAFKA_GROUP_ID);
     });
+  });
+});
+
+/** The host path (relative to the repository) a service sees at `containerPath`, through its bind mounts. */
+function hostPath(service: { volumes?: string[] }, containerPath: string): string | undefined {
+  for (const volume of service.volumes ?? []) {
+    const [source, target] = volume.split(':');
+    if (!source.startsWith('./')) continue;
+    if (containerPath === target) return source.slice(2);
+    if (containerPath.startsWith(`${target}/`)) return join(source.slice(2), containerPath.slice(target.length + 1));
+  }
+  return undefined;
+}
+
+describe('Prometheus and Grafana (profile "observability") with the services they watch', () => {
+  const prometheus = compose.services.prometheus;
+  const grafana = compose.services.grafana;
+  const config = parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8'));
+  const scraped: { job: string; service: string; port: number }[] = config.scrape_configs.flatMap(
+    (job: { job_name: string; dns_sd_configs?: { names: string[]; type: string; port: number }[] }) =>
+      (job.dns_sd_configs ?? []).flatMap((sd) => sd.names.map((service) => ({ job: job.job_name, service, port: sd.port }))),
+  );
+  const withMetrics = Object.keys(compose.services).filter((name) => compose.services[name].environment?.METRICS_PORT !== undefined);
+
+  it('runs them only with the profile, from pinned images', () => {
+    expect(prometheus.profiles).toEqual(['observability']);
+    expect(grafana.profiles).toEqual(['observability']);
+    expect(prometheus.image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(grafana.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(prometheus.ports).toEqual(['127.0.0.1:9090:9090']);
+    expect(grafana.ports).toEqual([expect.stringMatching(/^127\.0\.0\.1:\d+:3000$/)]);
+  });
+
+  it('mounts files that exist, read-only, where each reads them', () => {
+    for (const service of [prometheus, grafana]) {
+      for (const volume of service.volumes as string[]) {
+        if (!volume.startsWith('./')) continue;
+        expect([volume, existsSync(join(ROOT, volume.split(':')[0])), volume.endsWith(':ro')]).toEqual([volume, true, true]);
+      }
+    }
+    const configFile = /--config\.file=(\S+)/.exec(prometheus.command.join(' '))?.[1];
+    expect(hostPath(prometheus, configFile!)).toBe('deploy/prometheus/prometheus.yml');
+    // rule_files are relative to the configuration file.
+    for (const pattern of config.rule_files as string[]) {
+      const dir = join(ROOT, dirname(hostPath(prometheus, configFile!)!), posix.dirname(pattern));
+      const matches = readdirSync(dir).filter((file) => new RegExp(`^${posix.basename(pattern).replace('.', '\\.').replace('*', '.*')}$`).test(file));
+      expect([pattern, matches]).toEqual([pattern, ['task-cache-alerts.yml']]);
+    }
+
+    expect(statSync(join(ROOT, hostPath(grafana, '/etc/grafana/provisioning/datasources')!)).isDirectory()).toBe(true);
+    const providers = parse(readFileSync(join(ROOT, hostPath(grafana, '/etc/grafana/provisioning/dashboards/task-cache.yml')!), 'utf8')).providers;
+    expect(hostPath(grafana, providers[0].options.path)).toBe('deploy/grafana/dashboards');
+    const home = hostPath(grafana, grafana.environment.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH);
+    expect(home).toBe('deploy/grafana/dashboards/task-cache.json');
+    expect(existsSync(join(ROOT, home!))).toBe(true);
+  });
+
+  it("points Grafana's data source at the compose Prometheus", () => {
+    const datasources = parse(readFileSync(join(ROOT, hostPath(grafana, '/etc/grafana/provisioning/datasources/prometheus.yml')!), 'utf8')).datasources;
+    expect(datasources.map((source: { url: string }) => source.url)).toEqual([`http://prometheus:${prometheus.ports[0].split(':').pop()}`]);
+    expect(prometheus.command.join(' ')).not.toContain('--web.listen-address');
+  });
+
+  it('scrapes every service that serves metrics, on its METRICS_PORT, each as a job of its own', () => {
+    expect(withMetrics.sort()).toEqual(['task-cache', 'task-cache-cluster']);
+    expect(scraped.map(({ service }) => service).sort()).toEqual(withMetrics);
+    for (const { job, service, port } of scraped) {
+      expect([job, port]).toEqual([service, compose.services[service].environment.METRICS_PORT]);
+    }
+  });
+
+  it('serves metrics only on the compose network: not published, not behind HAProxy', () => {
+    const servers = readFileSync(join(ROOT, 'deploy', 'haproxy', 'compose-servers.cfg'), 'utf8');
+    const balancedPort = Number(/server-template\s+\S+\s+\d+\s+task-cache:(\d+)/.exec(servers)?.[1]);
+    for (const name of withMetrics) {
+      const { environment, ports } = compose.services[name];
+      expect(environment.METRICS_PORT).not.toBe(environment.PORT);
+      const published = ((ports ?? []) as string[]).map((mapping) => Number(mapping.split(':').pop()));
+      expect([name, published.includes(environment.METRICS_PORT)]).toEqual([name, false]);
+    }
+    expect(balancedPort).toBe(compose.services['task-cache'].environment.PORT);
+    expect(balancedPort).not.toBe(compose.services['task-cache'].environment.METRICS_PORT);
   });
 });
 
