@@ -24,7 +24,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     // A provider that refuses the config rejects createApp (main.ts reports it and exits 1)
     // instead of Nest aborting the process with a core dump.
     abortOnError: false,
-    logger: LEVELS.slice(0, LEVELS.indexOf(config.lifecycle.logLevel) + 1),
+    logger: LEVELS.slice(0, LEVELS.indexOf(config.log.level) + 1),
   });
   app.disable('x-powered-by');
   app.useGlobalFilters(new ErrorResponseFilter());

@@ -151,7 +151,7 @@ describe('TaskEventConsumer', () => {
       replicationFactor: 1,
       sessionTimeoutMs: 30000,
     };
-    const lifecycle: LifecycleConfig = { shutdownTimeoutMs: 1500, shutdownDrainMs: 0, logLevel: 'log' };
+    const lifecycle: LifecycleConfig = { shutdownTimeoutMs: 1500, shutdownDrainMs: 0 };
     consumer = new TaskEventConsumer(client, provisioner as unknown as TopicProvisioner, ingest, state, catchUp as unknown as StartupCatchUp, kafka, lifecycle);
   });
 

@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // `status` prints only its answer; the others log what they do, without Nest's start-up lines.
-  const levels = command === 'status' ? LEVELS.slice(0, 3) : LEVELS.slice(0, LEVELS.indexOf(config.lifecycle.logLevel) + 1);
+  const levels = command === 'status' ? LEVELS.slice(0, 3) : LEVELS.slice(0, LEVELS.indexOf(config.log.level) + 1);
   const app = await NestFactory.createApplicationContext(RebuildModule.forRoot(config), { abortOnError: false, logger: new CommandLogger({ logLevels: levels }) });
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {

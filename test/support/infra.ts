@@ -52,6 +52,7 @@ export interface TestConfigOverrides {
   ingest?: Partial<AppConfig['ingest']>;
   auth?: Partial<AppConfig['auth']>;
   lifecycle?: Partial<AppConfig['lifecycle']>;
+  log?: Partial<AppConfig['log']>;
 }
 
 export const TEST_TOKEN = 'e2e-static-token-0123456789';
@@ -83,6 +84,7 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
     projection: { tombstoneTtlSeconds: 3600, ...overrides.projection },
     ingest: { retryInitialMs: 50, retryMaxMs: 500, ...overrides.ingest },
     auth: { tokens: [TEST_TOKEN], keys: new Map(), jwtTtlSeconds: 3600, ...overrides.auth },
-    lifecycle: { shutdownTimeoutMs: 15000, shutdownDrainMs: 0, logLevel: 'warn', ...overrides.lifecycle },
+    lifecycle: { shutdownTimeoutMs: 15000, shutdownDrainMs: 0, ...overrides.lifecycle },
+    log: { level: 'warn', format: 'json', ...overrides.log },
   };
 }
