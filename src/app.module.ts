@@ -3,6 +3,8 @@ import type { DestinationStream } from 'pino';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { TokenController } from './auth/token.controller.js';
+import { HealthController } from './health/health.controller.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
 import { KafkaModule } from './kafka/kafka.module.js';
@@ -19,7 +21,8 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        loggerModule(config.log, logDestination),
+        // Request ids on the lines of the routes Express serves (the read route is served in front of it).
+        loggerModule(config.log, logDestination, [TokenController, HealthController]),
         LifecycleModule,
         RedisModule,
         KafkaModule,
