@@ -68,16 +68,33 @@ describe('pinoOptions', () => {
     const headers = { authorization: 'Bearer bearer-secret-1', 'x-authorization': 'conductor-secret-2', cookie: 'session=cookie-secret-3', host: 'task-cache:3000' };
     logger.info({ req: { method: 'GET', url: '/tasks/t-1', headers } }, 'a request');
     logger.info({ headers }, 'headers alone');
-    logger.child({ request: { headers, rawHeaders: ['Authorization', 'Bearer bearer-secret-1'] } }).warn('in a child');
+    logger.info({ request: { headers, rawHeaders: ['Authorization', 'Bearer bearer-secret-1'] } }, 'a raw request');
     logger.info({ context: { req: { headers } } }, 'two levels down');
+    // As a client library spells them, in an error's own fields.
+    logger.error({ err: Object.assign(new Error('upstream refused'), { config: { headers: { Authorization: 'Bearer bearer-secret-1' } } }) }, 'an error');
+    // As pino-http binds a request to a child logger.
+    logger.child({ req: { method: 'GET', headers } }).warn('in a child');
     const text = out.lines.join('');
     for (const secret of ['bearer-secret-1', 'conductor-secret-2', 'cookie-secret-3']) expect(text).not.toContain(secret);
-    const [request, alone, child, nested] = out.records() as { req?: { headers: object; url: string }; headers?: object; request?: { headers: object; rawHeaders: unknown }; context?: { req: { headers: object } } }[];
+    const [request, alone, raw, nested, failure, child] = out.records() as Record<string, any>[];
     const redacted = { authorization: '[Redacted]', 'x-authorization': '[Redacted]', cookie: '[Redacted]', host: 'task-cache:3000' };
     expect(request.req).toEqual({ method: 'GET', url: '/tasks/t-1', headers: redacted });
     expect(alone.headers).toEqual(redacted);
-    expect(child.request).toEqual({ headers: redacted, rawHeaders: '[Redacted]' });
-    expect(nested.context?.req.headers).toEqual(redacted);
+    expect(raw.request).toEqual({ headers: redacted, rawHeaders: '[Redacted]' });
+    expect(nested.context.req.headers).toEqual(redacted);
+    expect(failure.err).toMatchObject({ message: 'upstream refused', stack: expect.stringContaining('Error: upstream refused\n'), config: { headers: { Authorization: '[Redacted]' } } });
+    expect(child.req).toEqual({ method: 'GET', headers: redacted });
+  });
+
+  it('writes no secret however deep it lies, nor through a cycle', () => {
+    const out = captured();
+    let deep: Record<string, unknown> = { password: 'deep-secret', token: 'deep-token' };
+    for (let level = 0; level < 30; level += 1) deep = { level, inner: deep, headers: { cookie: `cookie-${level}` } };
+    const cyclic: Record<string, unknown> = { keySecret: 'cyclic-secret' };
+    cyclic.again = { back: cyclic };
+    pino(pinoOptions(JSON_LOG), out).warn({ deep, cyclic }, 'deep');
+    expect(out.lines[0]).not.toMatch(/deep-secret|deep-token|cookie-\d|cyclic-secret/);
+    expect(out.records()[0].msg).toBe('deep');
   });
 
   it('redacts the secrets of the configuration and the environment, and the credentials in Redis URLs', () => {

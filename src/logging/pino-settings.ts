@@ -3,6 +3,7 @@ import { pino, type DestinationStream, type Level, type LoggerOptions } from 'pi
 import type { Options as PinoHttpOptions } from 'pino-http';
 import { isColorSupported, prettyFactory } from 'pino-pretty';
 import { LogConfig, LogLevelName } from '../config/app-config.js';
+import { REDACTED, redactSecrets } from './redact-secrets.js';
 
 /** LOG_LEVEL's names (Nest's) as pino's. */
 const PINO_LEVELS: Readonly<Record<LogLevelName, Level>> = { error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
@@ -11,33 +12,11 @@ export function pinoLevel(level: LogLevelName): Level {
   return PINO_LEVELS[level];
 }
 
-/** Request headers that carry credentials (the HTTP contract's X-Authorization and Authorization, and cookies). */
-const SECRET_HEADERS = ['authorization', 'x-authorization', 'cookie', 'set-cookie'];
 /**
- * Fields that hold secrets: AuthConfig's, a cluster node's password, the environment's AUTH_*, a
- * token request's keySecret, and a raw request's header list.
+ * pino-http binds the request to a child logger (and the response), and a child's bindings do not
+ * pass through `formatters.log`: redacted by path. With `quietReqLogger` that child writes nothing.
  */
-const SECRET_FIELDS = ['tokens', 'keys', 'jwtSecret', 'keySecret', 'token', 'secret', 'password', 'rawHeaders', 'AUTH_TOKENS', 'AUTH_KEYS', 'AUTH_JWT_SECRET'];
-/** Fields that may hold a Redis URL with credentials (`redis://user:password@host`): kept, without the credentials. */
-const URL_FIELDS = ['url', 'REDIS_URL', 'REDIS_CLUSTER_NODES'];
-/**
- * pino redacts paths, not names (`*.x` is x one level down): the fields above, at the top and up
- * to three levels down, as deep as a whole AppConfig logged under a name keeps a secret
- * (`config.redis.cluster.password`).
- */
-const DEPTHS = ['', '*.', '*.*.', '*.*.*.'];
-
-export const REDACTED_PATHS: readonly string[] = DEPTHS.flatMap((prefix) => [
-  ...SECRET_HEADERS.map((header) => `${prefix}headers["${header}"]`),
-  ...[...SECRET_FIELDS, ...URL_FIELDS].map((field) => `${prefix}${field}`),
-]);
-
-export const REDACTED = '[Redacted]';
-
-function censor(value: unknown, path: string[]): unknown {
-  if (URL_FIELDS.includes(path[path.length - 1]) && typeof value === 'string') return value.replace(/\/\/[^/@\s,]*@/g, `//${REDACTED}@`);
-  return REDACTED;
-}
+const CHILD_BINDING_PATHS = ['authorization', 'x-authorization', 'cookie', 'set-cookie'].flatMap((header) => [`req.headers["${header}"]`, `res.headers["${header}"]`]);
 
 /**
  * The pino logger's settings: LOG_LEVEL as pino's level, levels by name (`"level":"warn"`), ISO
@@ -46,9 +25,9 @@ function censor(value: unknown, path: string[]): unknown {
 export function pinoOptions(log: LogConfig): LoggerOptions {
   return {
     level: pinoLevel(log.level),
-    formatters: { level: (label) => ({ level: label }) },
+    formatters: { level: (label) => ({ level: label }), log: redactSecrets },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: [...REDACTED_PATHS], censor },
+    redact: { paths: CHILD_BINDING_PATHS, censor: REDACTED },
   };
 }
 
