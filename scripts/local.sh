@@ -3,6 +3,7 @@
 # the sample tasks loaded through Kafka, and a ready curl line. Ctrl-C stops the service;
 # `npm run infra:down` stops Kafka and Redis. The service's output is also kept in
 # .local/logs/service.log (tee -i: Ctrl-C must not cut the log while the service shuts down).
+# It logs as text for a person (LOG_FORMAT=pretty) unless LOG_FORMAT says otherwise.
 #
 # `npm run local -- --instances N` (or `npm run local:cluster`, N = 3): N instances on ports
 # PORT+1 … PORT+N behind HAProxy on PORT, with deploy/haproxy/haproxy.cfg, the configuration
@@ -70,7 +71,7 @@ trap 'exit 0' INT TERM
 for i in "${!PORTS[@]}"; do
   log=.local/logs/service.log
   [ "$INSTANCES" -eq 1 ] || log=".local/logs/service-$((i + 1)).log"
-  PORT="${PORTS[$i]}" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" node dist/main.js > >(tee -i -a "$log") 2>&1 &
+  PORT="${PORTS[$i]}" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" LOG_FORMAT="${LOG_FORMAT:-pretty}" node dist/main.js > >(tee -i -a "$log") 2>&1 &
   PIDS+=($!)
 done
 

@@ -8,6 +8,9 @@ import { closeHttpServer } from './http/close-http-server.js';
 import { DrainState } from './lifecycle/drain-state.js';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown.js';
 
+/** Whether the pino logger is the application's logger yet: before that, a failure is written to stderr as plain text. */
+let logging = false;
+
 async function bootstrap(): Promise<void> {
   let config;
   try {
@@ -21,12 +24,14 @@ async function bootstrap(): Promise<void> {
   }
 
   const app = await createApp(config);
+  logging = true;
   const server = app.getHttpServer() as Server;
   const drain = app.get(DrainState);
   // Not app.enableShutdownHooks(): Nest would close at once, and re-raise the signal after closing,
   // so the process would end by SIGTERM (143). GracefulShutdown drains first (for load balancers),
   // then app.close() runs the same shutdown hooks (ingest finishes its batch and commits,
-  // connections close), all within a bound, and a clean stop exits 0.
+  // connections close), all within a bound, and a clean stop exits 0. The log is written
+  // synchronously (src/logging/pino-settings.ts), so exiting loses none of its lines.
   const shutdown = new GracefulShutdown(
     {
       beginDrain: () => drain.begin(),
@@ -46,6 +51,8 @@ async function bootstrap(): Promise<void> {
 
 // Top level: the catch below reports a failed start and exits; nothing is left to await.
 void bootstrap().catch((error: unknown) => {
-  process.stderr.write(`task-cache: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  const message = `failed to start: ${error instanceof Error ? error.message : String(error)}`;
+  if (logging) new Logger('Bootstrap').fatal({ err: error }, message);
+  else process.stderr.write(`task-cache: ${message}\n`);
   process.exit(1);
 });

@@ -106,6 +106,7 @@ describe('the application when Kafka refuses its configuration', () => {
           level: 'error',
           context: 'IngestConsumer',
           message: `kafka consumer could not check its topics and stops retrying: the error will not pass by waiting; ingest stays stopped (reads go on from Redis) until it is fixed and the service restarted: ${failed.error}`,
+          fields: { err: expect.any(Error) },
         },
       ]);
       const { port } = app.getHttpServer().address();

@@ -7,7 +7,7 @@ import { freePort } from './support/server-process.js';
 import { ProjectionReader } from './support/projection-reader.js';
 import { ProjectionWatch } from './support/projection-watch.js';
 import { sampleTaskBytes } from './support/sample-task.js';
-import { serviceEnvironment, ServiceProcess } from './support/service-process.js';
+import { parseLogLine, serviceEnvironment, ServiceProcess } from './support/service-process.js';
 import { TestKafka } from './support/test-kafka.js';
 
 // The built service (dist/main.js, from `npm run build`) on a broker of the suite's own, which is
@@ -102,7 +102,7 @@ describe('ingest while its Kafka broker is killed and restarted (a private broke
       process.stdout.write(
         `[measure] Kafka SIGKILLed for ${restartedAt - killedAt} ms, ready ${readyAt - restartedAt} ms after its restart; ` +
           `every event produced after that applied ${resumedAt - readyAt} ms after the broker was ready (session timeout ${SESSION_TIMEOUT_MS} ms); ` +
-          `${joined?.replace(/.*kafka consumer joined/, 'joined') ?? 'no join line'}\n`,
+          `${(joined && parseLogLine(joined)?.msg.replace(/.*kafka consumer joined/, 'joined')) ?? 'no join line'}\n`,
       );
       expect(resumedAt - readyAt).toBeLessThan(RESUME_BOUND_MS);
 
@@ -119,14 +119,19 @@ describe('ingest while its Kafka broker is killed and restarted (a private broke
     // One line says that the join would wait for the crashed member, and for how long at most; a
     // consumer that rode the outage out as the same member has no previous member to remove.
     const crashed = outageLines.some((line) => /kafka consumer crashed/.test(line));
-    expect(outageLines.filter((line) => /previous member/.test(line))).toEqual(crashed ? [
-      expect.stringMatching(
-        new RegExp(`LOG \\[IngestConsumer\\] kafka consumer rejoins group ${config.kafka.groupId} as a new member; the group still holds its previous member \\S+, which would hold the join until that member's session expires \\(up to ${SESSION_TIMEOUT_MS} ms\\): removing it$`),
-      ),
+    const outageLogs = outageLines.flatMap((line) => parseLogLine(line) ?? []);
+    expect(outageLogs.filter(({ msg }) => /previous member/.test(msg)).map(({ level, context, msg }) => ({ level, context, msg }))).toEqual(crashed ? [
+      {
+        level: 'info',
+        context: 'IngestConsumer',
+        msg: expect.stringMatching(
+          new RegExp(`^kafka consumer rejoins group ${config.kafka.groupId} as a new member; the group still holds its previous member \\S+, which would hold the join until that member's session expires \\(up to ${SESSION_TIMEOUT_MS} ms\\): removing it$`),
+        ),
+      },
     ] : []);
     // kafkajs logged two or three connection errors per reconnect attempt: 20 to 30 lines over
     // such an outage. Folded, about one per 30 s, plus one per consumer restart.
-    const kafkaErrors = outageLines.filter((line) => /ERROR \[Kafka\]/.test(line));
+    const kafkaErrors = outageLogs.filter((record) => record.level === 'error' && record.context === 'Kafka');
     expect(kafkaErrors.length).toBeLessThanOrEqual(8);
   }, 300_000);
 });

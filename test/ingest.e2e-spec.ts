@@ -197,12 +197,15 @@ describe('ingest: task-update events from Kafka into the Redis projection', () =
     expect(headerText(hugeLetter.headers, 'x-dlq-reason')).toMatch(/^VALUE_TOO_LARGE: /);
     expect(headerText(hugeLetter.headers, 'x-dlq-source-offset')).toBe(hugeMetadata.baseOffset);
 
-    // Nothing else was dead-lettered, and each dead letter was logged once, at warn, without its value.
+    // Nothing else was dead-lettered, and each dead letter was logged once, at warn, without its
+    // value, with where its event is as fields of the line.
     const dlqEnd = [...(await kafka.endOffsets(config.kafka.dlqTopic)).values()].reduce((sum, offset) => sum + offset, 0);
     expect(dlqEnd).toBe(cases.length + 1);
     for (const expected of [...sent, { partition: hugeMetadata.partition, offset: Number(hugeMetadata.baseOffset) }]) {
       const lines = logs.matching(new RegExp(`^dead-lettered ${config.kafka.topic} partition ${expected.partition} offset ${expected.offset}: `));
-      expect(lines.map((line) => line.level)).toEqual(['warn']);
+      expect(lines.map(({ level, fields }) => ({ level, fields }))).toEqual([
+        { level: 'warn', fields: { topic: config.kafka.topic, partition: expected.partition, offset: String(expected.offset) } },
+      ]);
     }
     expect(logs.matching(/secret-value/)).toEqual([]);
     expect(logs.matching(/dlq-other|dlq bad\/id/)).toEqual([]);

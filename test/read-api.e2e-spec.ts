@@ -9,6 +9,7 @@ import { TaskProjection } from '../src/projection/task-projection.js';
 import { send } from './support/http-client.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
 import { untilConsuming } from './support/ingesting-app.js';
+import { LogTap } from './support/log-tap.js';
 import { sampleTask } from './support/sample-task.js';
 
 const KEY_ID = 'reader-app';
@@ -42,16 +43,28 @@ const sign = (claims: { exp: number }, secret = JWT_SECRET, alg = 'HS256') =>
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-/** Everything the app prints to stdout and stderr until `restore()`. */
+/** Where the apps of this suite log (every app of it: the first one's destination is kept). */
+const logTap = new LogTap();
+
+/** Everything the app logs, and the process prints to stdout and stderr, until `restore()`. */
 function captureOutput() {
-  const lines: string[] = [];
+  const printed: string[] = [];
   const spies = [process.stdout, process.stderr].map((stream) =>
     jest.spyOn(stream, 'write').mockImplementation((chunk: unknown) => {
-      lines.push(String(chunk));
+      printed.push(String(chunk));
       return true;
     }),
   );
-  return { text: () => lines.join(''), restore: () => spies.forEach((spy) => spy.mockRestore()) };
+  const logged = logTap.capture();
+  return {
+    text: () => [...logged.lines(), ...printed].join('\n'),
+    /** The app's log lines, each parsed: every one must be JSON. */
+    records: () => logged.lines().map((line) => JSON.parse(line) as { level: string; msg: string }),
+    restore: () => {
+      logged.stop();
+      spies.forEach((spy) => spy.mockRestore());
+    },
+  };
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -62,7 +75,7 @@ describe('the read API on real Redis and Kafka', () => {
   let projection: TaskProjection;
 
   beforeAll(async () => {
-    app = await createApp(testConfig('read-api', { auth: { keys: new Map([[KEY_ID, KEY_SECRET]]), jwtSecret: JWT_SECRET } }));
+    app = await createApp(testConfig('read-api', { auth: { keys: new Map([[KEY_ID, KEY_SECRET]]), jwtSecret: JWT_SECRET } }), { logTo: logTap });
     await app.listen(0);
     // Closing while topics are still being created would leave a Kafka request behind the suite.
     await untilConsuming(app);
@@ -251,7 +264,8 @@ describe('the read API on real Redis and Kafka', () => {
         logged.restore();
         get.mockRestore();
       }
-      expect(logged.text()).toContain('GET /tasks/task-e2e-1 failed: boom: an internal detail');
+      expect(logged.records()).toEqual([expect.objectContaining({ level: 'error', context: 'HttpErrors', msg: 'GET /tasks/task-e2e-1 failed: boom: an internal detail' })]);
+      expect(logged.records()[0]).toMatchObject({ err: { message: 'boom: an internal detail', stack: expect.stringContaining('Error: boom: an internal detail\n') } });
       expect(logged.text()).not.toContain(TEST_TOKEN);
     });
   });
@@ -311,6 +325,7 @@ describe('the read API on real Redis and Kafka', () => {
       } finally {
         logged.restore();
       }
+      expect(logged.records().filter(({ level }) => level === 'error' || level === 'fatal')).toEqual([]);
       expect(logged.text()).not.toMatch(/ERROR|RangeError|Maximum call stack/);
     });
 
@@ -373,7 +388,7 @@ describe('the read API with READ_MISSING_TASK_STATUS=204', () => {
   let server: Server;
 
   beforeAll(async () => {
-    app = await createApp(testConfig('read-204', { http: { missingTaskStatus: 204 } }));
+    app = await createApp(testConfig('read-204', { http: { missingTaskStatus: 204 } }), { logTo: logTap });
     await app.listen(0);
     await untilConsuming(app);
     server = app.getHttpServer() as Server;

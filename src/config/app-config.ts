@@ -70,7 +70,16 @@ export abstract class LifecycleConfig {
    * `Connection: close`) so that load balancers notice before it stops accepting connections.
    */
   abstract readonly shutdownDrainMs: number;
-  abstract readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+}
+
+/** Nest's level names, as LOG_LEVEL takes them, most severe first. */
+export type LogLevelName = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+
+export abstract class LogConfig {
+  /** The least severe level written (LOG_LEVEL). */
+  abstract readonly level: LogLevelName;
+  /** `json`: one JSON object per line, for log collectors; `pretty`: text for a person at a terminal (LOG_FORMAT). */
+  abstract readonly format: 'json' | 'pretty';
 }
 
 export abstract class MetricsConfig {
@@ -95,4 +104,5 @@ export abstract class AppConfig {
   abstract readonly auth: AuthConfig;
   abstract readonly lifecycle: LifecycleConfig;
   abstract readonly metrics: MetricsConfig;
+  abstract readonly log: LogConfig;
 }

@@ -113,4 +113,7 @@ export class Environment {
 
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+
+  @IsOptional() @IsIn(['json', 'pretty'], { message: '$property must be json or pretty' })
+  LOG_FORMAT: 'json' | 'pretty' = 'json';
 }

@@ -23,6 +23,11 @@ describe('loadConfig', () => {
     expect(config.ingest).toEqual({ retryInitialMs: 100, retryMaxMs: 2000 });
     expect(config.http.keepAliveTimeoutMs).toBe(65000);
     expect(config.lifecycle).toMatchObject({ shutdownTimeoutMs: 15000, shutdownDrainMs: 5000 });
+    expect(config.log).toEqual({ level: 'log', format: 'json' });
+  });
+
+  it('reads the log level and format into the log slice', () => {
+    expect(loadConfig({ ...AUTH, LOG_LEVEL: 'verbose', LOG_FORMAT: 'pretty' }).log).toEqual({ level: 'verbose', format: 'pretty' });
   });
 
   it('parses lists and numbers', () => {
@@ -52,6 +57,8 @@ describe('loadConfig', () => {
     ['AUTH_KEYS', 'no-secret', /AUTH_KEYS must be comma-separated keyId:secret pairs/],
     ['AUTH_JWT_SECRET', 'short', /AUTH_JWT_SECRET must be at least 32 characters long/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+    ['LOG_LEVEL', 'info', /LOG_LEVEL/],
+    ['LOG_FORMAT', 'text', /LOG_FORMAT must be json or pretty/],
     ['READ_MISSING_TASK_STATUS', '200', /READ_MISSING_TASK_STATUS must be 404 or 204/],
     ['READ_MISSING_TASK_STATUS', 'none', /READ_MISSING_TASK_STATUS must be 404 or 204/],
     ['KAFKA_SESSION_TIMEOUT_MS', '1000', /KAFKA_SESSION_TIMEOUT_MS/],

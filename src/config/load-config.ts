@@ -94,7 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { auth: checkAu
     projection: { tombstoneTtlSeconds: parsed.PROJECTION_TOMBSTONE_TTL_SECONDS },
     ingest: { retryInitialMs: parsed.INGEST_RETRY_INITIAL_MS, retryMaxMs: parsed.INGEST_RETRY_MAX_MS },
     auth,
-    lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, shutdownDrainMs: parsed.SHUTDOWN_DRAIN_MS, logLevel: parsed.LOG_LEVEL },
+    lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, shutdownDrainMs: parsed.SHUTDOWN_DRAIN_MS },
+    log: { level: parsed.LOG_LEVEL, format: parsed.LOG_FORMAT },
     metrics: parsed.METRICS_PORT === undefined ? {} : { port: parsed.METRICS_PORT },
   };
 }

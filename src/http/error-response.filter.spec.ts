@@ -57,7 +57,7 @@ describe('ErrorResponseFilter', () => {
     expect(parse(text).body).toEqual({ status: 500, message: 'Internal server error', instance: expect.any(String), retryable: false });
     expect(text).not.toContain('boom');
     expect(text).not.toContain('    at ');
-    expect(logged).toHaveBeenCalledWith(expect.stringContaining('GET /tasks/t-1 failed: boom at a place'), error.stack);
+    expect(logged).toHaveBeenCalledWith({ err: error }, expect.stringContaining('GET /tasks/t-1 failed: boom at a place'));
   });
 
   it('cuts the connection when the response had already begun, rather than append to it', () => {

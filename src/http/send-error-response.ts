@@ -7,14 +7,14 @@ const logger = new Logger('HttpErrors');
 /**
  * Answers a failed request with its ErrorResponse. The exception filter and the fast read route
  * both end here, so every error leaves the service the same way: JSON, never HTML or a stack.
- * Only the unexpected (500) is logged, with its stack; the message logged names the route, never
- * headers, which may carry tokens. Returns the status answered.
+ * Only the unexpected (500) is logged, with its stack under `err`; the message logged names the
+ * route, never headers, which may carry tokens. Returns the status answered.
  */
 export function sendErrorResponse(req: IncomingMessage, res: ServerResponse, error: unknown): number {
   const body = toErrorResponse(error);
   if (body.status === 500) {
     const path = (req.url ?? '').split('?', 1)[0];
-    logger.error(`${req.method} ${path} failed: ${error instanceof Error ? error.message : String(error)}`, error instanceof Error ? error.stack : undefined);
+    logger.error({ err: error }, `${req.method} ${path} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (res.headersSent) {
     // Part of a response is out already and cannot be corrected: cut it short so the client sees a failure.

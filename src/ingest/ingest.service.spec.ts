@@ -98,6 +98,19 @@ async function onFakeTime<T>(work: Promise<T>): Promise<T> {
   return outcome;
 }
 
+/** What the service logs while `work` runs: each line's level, fields (the object given first) and text. */
+async function logsOf(work: () => Promise<unknown>): Promise<{ level: string; fields: unknown; text: unknown }[]> {
+  const lines: { level: string; fields: unknown; text: unknown }[] = [];
+  const keep = (level: string) => (fields: unknown, text: unknown) => void lines.push({ level, fields, text });
+  Logger.overrideLogger({ log: keep('log'), warn: keep('warn'), error: keep('error'), debug: keep('debug') });
+  try {
+    await work();
+  } finally {
+    Logger.overrideLogger(false);
+  }
+  return lines;
+}
+
 describe('IngestService', () => {
   let projection: FakeProjection;
   let deadLetters: FakeDeadLetters;
@@ -223,6 +236,42 @@ describe('IngestService', () => {
     expect(batch.resolved).toEqual(['101']);
     expect(batch.heartbeats).toBeGreaterThanOrEqual(5);
     expect(deadLetters.calls).toHaveLength(0);
+  });
+
+  it('logs every line about an event or a batch with its topic, partition and offset as fields, and a failure under err', async () => {
+    class FailingDecoder extends TaskEventDecoder {
+      override decode(message: KafkaMessage, partition: number): TaskEvent {
+        if (message.offset === '101') throw new TypeError('decoder defect');
+        return super.decode(message, partition);
+      }
+    }
+    service = new IngestService(new FailingDecoder(), projection, deadLetters, { retryInitialMs: 5, retryMaxMs: 20 });
+    projection.failures = 1;
+    const lines = await logsOf(() => onFakeTime(service.handleBatch(payload([['a', valid('a', 1)], ['b', valid('b', 1)], ['c', valid('c', 1)]]))));
+    const at = { topic: 'tasks', partition: 2 };
+    expect(lines).toEqual([
+      {
+        level: 'error',
+        fields: { ...at, offset: '101', err: expect.objectContaining({ message: 'decoder defect' }) },
+        text: 'decoding tasks partition 2 offset 101 failed unexpectedly; dead-lettering it: TypeError: decoder defect',
+      },
+      {
+        level: 'warn',
+        fields: { ...at, offset: '100', err: expect.any(ProjectionUnavailableError) },
+        text: expect.stringMatching(/^projection failing \(unreachable or refusing\); holding tasks partition 2 from offset 100 uncommitted, retrying in \d+ ms: /),
+      },
+      { level: 'log', fields: { ...at, offset: '100' }, text: expect.stringMatching(/^projection reachable again: tasks partition 2 resumes after \d+ ms and 1 retries$/) },
+      { level: 'debug', fields: { ...at, offset: '100', lastOffset: '102' }, text: 'tasks partition 2 to offset 102: 2 valid (2 applied, 0 stale or superseded), 1 dead-lettered' },
+    ]);
+
+    projection.failures = Number.POSITIVE_INFINITY;
+    const stopped = await logsOf(async () => {
+      const handled = service.handleBatch(payload([['d', valid('d', 1)]], 200));
+      await jest.advanceTimersByTimeAsync(30);
+      service.stopRetrying();
+      await handled;
+    });
+    expect(stopped.at(-1)).toEqual({ level: 'warn', fields: { ...at, offset: '200' }, text: 'stopping while the projection is failing: tasks partition 2 from offset 200 stays uncommitted and will be consumed again' });
   });
 
   it('does not dead-letter anything because the projection is down', async () => {

@@ -99,6 +99,7 @@ export class IngestService {
     this.metrics.batchApplyDuration.observe((performance.now() - started) / 1000);
     await payload.heartbeat();
     this.logger.debug(
+      { ...where(batch), lastOffset: batch.lastOffset() },
       `${batch.topic} partition ${batch.partition} to offset ${batch.lastOffset()}: ${events.length} valid (${applied.applied} applied, ${applied.stale} stale or superseded), ${letters.length} dead-lettered`,
     );
   }
@@ -113,8 +114,8 @@ export class IngestService {
     if (error instanceof InvalidTaskEventError) return error.message;
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     this.logger.error(
+      { topic: batch.topic, partition: batch.partition, offset: message.offset, err: error },
       `decoding ${batch.topic} partition ${batch.partition} offset ${message.offset} failed unexpectedly; dead-lettering it: ${detail}`,
-      error instanceof Error ? error.stack : undefined,
     );
     return new InvalidTaskEventError('UNDECODABLE', `decoding failed unexpectedly (${detail.slice(0, 200)})`).message;
   }
@@ -135,6 +136,7 @@ export class IngestService {
         await step();
         if (backoff) {
           this.logger.log(
+            where(payload.batch),
             `${target} reachable again: ${topic} partition ${partition} resumes after ${Date.now() - failingSince} ms and ${backoff.attempts} retries`,
           );
         }
@@ -146,6 +148,7 @@ export class IngestService {
         const delayMs = backoff.next();
         if (failureLog.take()) {
           this.logger.warn(
+            { ...where(payload.batch), err: error },
             `${target} failing (unreachable or refusing); holding ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} uncommitted, retrying in ${delayMs} ms: ${(error as Error).message}`,
           );
         }
@@ -172,8 +175,14 @@ export class IngestService {
   private leaveUncommitted(target: string, payload: EachBatchPayload): false {
     const { topic, partition } = payload.batch;
     this.logger.warn(
+      where(payload.batch),
       `stopping while the ${target} is failing: ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} stays uncommitted and will be consumed again`,
     );
     return false;
   }
+}
+
+/** A batch's place, as fields of a log line: its topic, partition and first offset. */
+function where(batch: Batch): { topic: string; partition: number; offset: string | null } {
+  return { topic: batch.topic, partition: batch.partition, offset: batch.firstOffset() };
 }

@@ -227,9 +227,22 @@ describe('KafkaDeadLetterPublisher', () => {
 
   it('skips and counts a letter refused even with only its key and x-dlq-* headers, and still resolves', async () => {
     producer.maxRecordBytes = 1000;
-    await publisher.publish([letter('1', 10, 10, 'k'.repeat(2000)), letter('2', 10, 10)]);
+    const errors: [unknown, string][] = [];
+    Logger.overrideLogger({ log: () => undefined, warn: () => undefined, error: (where: unknown, message: string) => void errors.push([where, message]) });
+    try {
+      await publisher.publish([letter('1', 10, 10, 'k'.repeat(2000)), letter('2', 10, 10)]);
+    } finally {
+      Logger.overrideLogger(false);
+    }
     expect(producer.sent.map((message) => (message.headers as IHeaders)['x-dlq-source-offset'])).toEqual(['2']);
     expect(publisher.undeliverable).toBe(1);
+    // Said at error, with where the event is as fields and the broker's refusal under err.
+    expect(errors).toEqual([
+      [
+        { topic: 'tasks', partition: 0, offset: '1', err: expect.any(Error) },
+        expect.stringMatching(/^dead letter refused by .* even without value and headers, skipped \(1 so far\): tasks partition 0 offset 1: /),
+      ],
+    ]);
   });
 
   it('finds the one refused letter among thousands by halves, heartbeating between requests', async () => {
@@ -247,7 +260,15 @@ describe('KafkaDeadLetterPublisher', () => {
 
   it('logs the first 20 letters of a publish one by one and counts the rest by reason in one line', async () => {
     const lines: string[] = [];
-    Logger.overrideLogger({ log: () => undefined, error: () => undefined, warn: (message: string) => void lines.push(message) });
+    const fields: unknown[] = [];
+    Logger.overrideLogger({
+      log: () => undefined,
+      error: () => undefined,
+      warn: (where: unknown, message: string) => {
+        fields.push(where);
+        lines.push(message);
+      },
+    });
     try {
       const letters = Array.from({ length: 1200 }, (_, index) => ({ ...letter(String(index), 10, 10), reason: index % 3 === 0 ? 'INVALID_JSON: value is not JSON' : 'INVALID_FIELDS: status' }));
       await publisher.publish(letters);
@@ -257,6 +278,10 @@ describe('KafkaDeadLetterPublisher', () => {
     expect(lines).toHaveLength(21);
     expect(lines[0]).toBe('dead-lettered tasks partition 0 offset 0: INVALID_JSON: value is not JSON');
     expect(lines[20]).toBe('dead-lettered 1180 more of tasks partition 0, by reason: INVALID_FIELDS 787, INVALID_JSON 393');
+    // Where they are, as fields of the line: each letter's event; the range of those counted.
+    expect(fields[0]).toEqual({ topic: 'tasks', partition: 0, offset: '0' });
+    expect(fields[19]).toEqual({ topic: 'tasks', partition: 0, offset: '19' });
+    expect(fields[20]).toEqual({ topic: 'tasks', partition: 0, offset: '20', lastOffset: '1199', count: 1180 });
   });
 
   it('sends at most 500 letters per request, heartbeating between requests: kafkajs groups a request in quadratic time', async () => {

@@ -147,6 +147,7 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
     }
     this.undeliverableCount += 1;
     this.logger.error(
+      { ...coordinates(letter), err: refusal },
       `dead letter refused by ${this.topic} even without value and headers, skipped (${this.undeliverableCount} so far): ` +
         `${where(letter)}: ${letter.reason}; the event stays in the source topic; ${describe(refusal)}`,
     );
@@ -165,7 +166,7 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
     const delivered = [...sent].filter((entry): entry is [DeadLetter, Rung] => entry[1] !== undefined);
     for (const [letter, rung] of delivered.slice(0, LETTERS_LOGGED_PER_PUBLISH)) {
       const note = rung === 'whole' ? '' : ` (sent ${rung}: too large or unencodable for ${this.topic})`;
-      this.logger.warn(`dead-lettered ${where(letter)}: ${letter.reason}${note}`);
+      this.logger.warn(coordinates(letter), `dead-lettered ${where(letter)}: ${letter.reason}${note}`);
     }
     const rest = delivered.slice(LETTERS_LOGGED_PER_PUBLISH).map(([letter]) => letter);
     if (rest.length === 0) return;
@@ -176,13 +177,34 @@ export class KafkaDeadLetterPublisher extends DeadLetterPublisher implements OnA
     }
     const codes = [...byCode].map(([code, count]) => `${code} ${count}`).join(', ');
     const partitions = [...new Set(rest.map(({ topic, partition }) => `${topic} partition ${partition}`))].join(', ');
-    this.logger.warn(`dead-lettered ${rest.length} more of ${partitions}, by reason: ${codes}`);
+    this.logger.warn({ ...span(rest), count: rest.length }, `dead-lettered ${rest.length} more of ${partitions}, by reason: ${codes}`);
   }
 }
 
 /** The stable code a reason starts with (`INVALID_JSON: ...`): bounded, so it can label a metric. */
 function reasonCode(reason: string): string {
   return reason.split(':', 1)[0];
+}
+
+/** Where a letter's event is, as fields of a log line. */
+function coordinates(letter: DeadLetter): { topic: string; partition: number; offset: string } {
+  return { topic: letter.topic, partition: letter.partition, offset: letter.message.offset };
+}
+
+/**
+ * Where letters counted in one line are, as fields: their topic, partition, first offset and last
+ * (`lastOffset`). A publish holds one batch, so one partition; letters of several have no one place.
+ */
+function span(letters: readonly DeadLetter[]): { topic: string; partition: number; offset: string; lastOffset: string } | Record<string, never> {
+  const [first] = letters;
+  if (letters.some((letter) => letter.topic !== first.topic || letter.partition !== first.partition)) return {};
+  let low = first.message.offset;
+  let high = low;
+  for (const { message } of letters) {
+    if (BigInt(message.offset) < BigInt(low)) low = message.offset;
+    if (BigInt(message.offset) > BigInt(high)) high = message.offset;
+  }
+  return { topic: first.topic, partition: first.partition, offset: low, lastOffset: high };
 }
 
 /**

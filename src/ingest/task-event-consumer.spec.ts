@@ -80,11 +80,16 @@ const brokerError = (type: string, message: string) =>
 const protocolError = (type: string, retriable: boolean) => Object.assign(new Error(type), { type, retriable });
 
 const logs: string[] = [];
-const capture: LoggerService = {
-  log: (message: string) => void logs.push(`log ${message}`),
-  warn: (message: string) => void logs.push(`warn ${message}`),
-  error: (message: string) => void logs.push(`error ${message}`),
-};
+/** The fields of each line logged with fields first (`logger.error({ err }, text)`), in order. */
+const logFields: unknown[] = [];
+const keep =
+  (level: string) =>
+  (first: unknown, ...rest: unknown[]): void => {
+    if (typeof first === 'string') return void logs.push(`${level} ${first}`);
+    logFields.push(first);
+    logs.push(`${level} ${rest[0] as string}`);
+  };
+const capture: LoggerService = { log: keep('log'), warn: keep('warn'), error: keep('error') };
 
 /** Lets fake time pass, 10 ms at a time, until `check` holds (every test runs on fake timers). */
 const eventually = async (check: () => boolean, timeoutMs = 5000) => {
@@ -113,6 +118,7 @@ describe('TaskEventConsumer', () => {
     // No real waits: retries, restarts and shutdown bounds run on fake time.
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     logs.length = 0;
+    logFields.length = 0;
     consumers = [];
     cluster = new FakeCluster();
     nextConnect = undefined;
@@ -151,7 +157,7 @@ describe('TaskEventConsumer', () => {
       replicationFactor: 1,
       sessionTimeoutMs: 30000,
     };
-    const lifecycle: LifecycleConfig = { shutdownTimeoutMs: 1500, shutdownDrainMs: 0, logLevel: 'log' };
+    const lifecycle: LifecycleConfig = { shutdownTimeoutMs: 1500, shutdownDrainMs: 0 };
     consumer = new TaskEventConsumer(client, provisioner as unknown as TopicProvisioner, ingest, state, catchUp as unknown as StartupCatchUp, kafka, lifecycle);
   });
 
@@ -216,6 +222,7 @@ describe('TaskEventConsumer', () => {
     expect(logs.filter((line) => line.startsWith('error') || line.startsWith('warn'))).toEqual([
       `error kafka consumer could not check its topics and stops retrying: the error will not pass by waiting; ingest stays stopped (reads go on from Redis) until it is fixed and the service restarted: ${detail}`,
     ]);
+    expect(logFields).toEqual([{ err: expect.any(kafkajs.KafkaJSAggregateError) }]);
   });
 
   it('retries with a new consumer when it cannot connect, and says so', async () => {

@@ -183,6 +183,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     if (!isRetriableKafkaError(error)) {
       this.state.enter('failed', { error: detail });
       this.logger.error(
+        { err: error },
         `kafka consumer ${what} and stops retrying: the error will not pass by waiting; ingest stays stopped (reads go on from Redis) until it is fixed and the service restarted: ${detail}`,
       );
       return undefined;

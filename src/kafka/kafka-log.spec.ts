@@ -1,18 +1,20 @@
 import kafkajs, { type LogEntry } from 'kafkajs';
-import { kafkaLogCreator, KafkaLogSink } from './kafka-log.js';
+import { kafkaLogCreator, KafkaLogLine, KafkaLogSink } from './kafka-log.js';
 
 const { logLevel } = kafkajs;
 
 describe('kafkaLogCreator', () => {
   let lines: string[];
+  let fields: unknown[];
   let clock: number;
   let log: (entry: LogEntry) => void;
-  const sink: KafkaLogSink = {
-    error: (message) => void lines.push(`error ${message}`),
-    warn: (message) => void lines.push(`warn ${message}`),
-    log: (message) => void lines.push(`log ${message}`),
-    debug: (message) => void lines.push(`debug ${message}`),
-  };
+  const keep =
+    (level: string) =>
+    (...line: KafkaLogLine) => {
+      lines.push(`${level} ${line[line.length - 1] as string}`);
+      fields.push(line.length === 2 ? line[0] : undefined);
+    };
+  const sink: KafkaLogSink = { error: keep('error'), warn: keep('warn'), log: keep('log'), debug: keep('debug') };
   const entry = (namespace: string, level: number, message: string, extra: Record<string, unknown> = {}): LogEntry => ({
     namespace,
     level,
@@ -28,6 +30,7 @@ describe('kafkaLogCreator', () => {
 
   beforeEach(() => {
     lines = [];
+    fields = [];
     clock = 0;
     log = kafkaLogCreator(sink, 30_000, () => clock)(logLevel.WARN);
   });
@@ -41,6 +44,18 @@ describe('kafkaLogCreator', () => {
       'error Consumer: Restarting the consumer in 300ms {"retryTime":300}',
       'warn Runner: The group is rebalancing, re-joining',
     ]);
+  });
+
+  it('gives the topic, partition and offset an entry names as fields of its line', () => {
+    log(entry('Runner', logLevel.ERROR, 'Error when calling eachBatch', { topic: 'tasks', partition: 3, offset: '41', error: 'boom' }));
+    log(entry('Runner', logLevel.WARN, 'Seeking', { topic: 'tasks', partition: 0 }));
+    log(entry('Consumer', logLevel.ERROR, 'Restarting the consumer in 300ms', { retryTime: 300 }));
+    expect(lines).toEqual([
+      'error Runner: Error when calling eachBatch {"topic":"tasks","partition":3,"offset":"41","error":"boom"}',
+      'warn Runner: Seeking {"topic":"tasks","partition":0}',
+      'error Consumer: Restarting the consumer in 300ms {"retryTime":300}',
+    ]);
+    expect(fields).toEqual([{ topic: 'tasks', partition: 3, offset: '41' }, { topic: 'tasks', partition: 0 }, undefined]);
   });
 
   it('folds the connection errors of every kafkajs component into one line per interval, with a count and without the stack', () => {

@@ -3,12 +3,22 @@ import { LogThrottle } from '../common/log-throttle.js';
 
 const { logLevel } = kafkajs;
 
+/** Where an entry of kafkajs's is about, when it names a partition (a batch's failure names its offset too). */
+export interface KafkaLogCoordinates {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset?: string;
+}
+
+/** A line: its text, or the entry's coordinates as fields and its text. */
+export type KafkaLogLine = [message: string] | [fields: KafkaLogCoordinates, message: string];
+
 /** Where kafkajs's entries go: a Nest `Logger`, or anything with its methods. */
 export interface KafkaLogSink {
-  error(message: string): void;
-  warn(message: string): void;
-  log(message: string): void;
-  debug(message: string): void;
+  error(...line: KafkaLogLine): void;
+  warn(...line: KafkaLogLine): void;
+  log(...line: KafkaLogLine): void;
+  debug(...line: KafkaLogLine): void;
 }
 
 /** While Kafka stays unreachable, one connection error is logged at most this often. */
@@ -41,7 +51,8 @@ const toSinkLevel: Record<number, keyof KafkaLogSink> = {
  * is unreachable kafkajs logs two or three of them per reconnect attempt, from several of its
  * components, for as long as the outage lasts. The first is logged as it comes; later ones, of
  * whatever component, are counted and one is logged at most every `intervalMs` with that count.
- * Every other entry passes through unchanged.
+ * Every other entry passes through unchanged. An entry that names a topic and partition (and
+ * offset) gives them as fields of its line as well as in its text.
  */
 export function kafkaLogCreator(sink: KafkaLogSink, intervalMs = CONNECTION_ERROR_LOG_INTERVAL_MS, now: () => number = Date.now): logCreator {
   const connectionErrors = new LogThrottle(intervalMs, now);
@@ -49,7 +60,9 @@ export function kafkaLogCreator(sink: KafkaLogSink, intervalMs = CONNECTION_ERRO
     ({ namespace, level, log }: LogEntry) => {
       const { message, timestamp: _timestamp, logger: _logger, ...extra } = log;
       const handled = HANDLED_BY_CALLER.test(message) || (typeof extra.error === 'string' && HANDLED_BY_CALLER.test(extra.error));
-      const write = sink[handled ? 'debug' : (toSinkLevel[level] ?? 'log')].bind(sink);
+      const method = sink[handled ? 'debug' : (toSinkLevel[level] ?? 'log')].bind(sink);
+      const at = coordinates(extra);
+      const write = (text: string) => (at ? method(at, text) : method(text));
       if (level > logLevel.WARN || !CONNECTION_FAILURE.test(message)) {
         write(`${namespace}: ${message}${detail(extra)}`);
         return;
@@ -64,6 +77,11 @@ export function kafkaLogCreator(sink: KafkaLogSink, intervalMs = CONNECTION_ERRO
           : `${turn.skipped} more since the last one logged, ${Math.round(turn.sinceLastMs / 1000)} s ago`;
       write(`${namespace}: ${message}${detail(context)} (${note})`);
     };
+}
+
+function coordinates({ topic, partition, offset }: Record<string, unknown>): KafkaLogCoordinates | undefined {
+  if (typeof topic !== 'string' || typeof partition !== 'number') return undefined;
+  return offset === undefined || offset === null ? { topic, partition } : { topic, partition, offset: String(offset) };
 }
 
 function detail(extra: Record<string, unknown>): string {

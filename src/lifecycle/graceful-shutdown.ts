@@ -56,7 +56,7 @@ export class GracefulShutdown {
       },
       (error: unknown) => {
         clearTimeout(bound);
-        this.logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.logger.error({ err: error }, `shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
         this.exit(1);
       },
     );

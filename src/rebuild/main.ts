@@ -1,9 +1,12 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { ConsoleLogger, INestApplicationContext, LogLevel } from '@nestjs/common';
+import { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import { AppConfig } from '../config/app-config.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load-config.js';
+import { logDestination } from '../logging/pino-settings.js';
 import { InstanceRegistry } from './instance-registry.js';
 import { LockHeldError } from './rebuild-lock.js';
 import { RebuildModule } from './rebuild.module.js';
@@ -40,8 +43,6 @@ options:
   --json                 status: print JSON
 The service's environment configures it (KAFKA_*, REDIS_*); AUTH_* are not needed.`;
 
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
-
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -66,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     if (!/^[1-9][0-9]{0,9}$/.test(values['max-rate'])) return usage('--max-rate must be a whole number of events per second, at least 1');
   }
 
-  let config;
+  let config: AppConfig;
   try {
     config = loadConfig(process.env, { auth: false });
   } catch (error) {
@@ -76,8 +77,11 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // `status` prints only its answer; the others log what they do, without Nest's start-up lines.
-  const levels = command === 'status' ? LEVELS.slice(0, 3) : LEVELS.slice(0, LEVELS.indexOf(config.lifecycle.logLevel) + 1);
-  const app = await NestFactory.createApplicationContext(RebuildModule.forRoot(config), { abortOnError: false, logger: new CommandLogger({ logLevels: levels }) });
+  // The log goes to stderr, in LOG_FORMAT: stdout is the command's answer (`status --json` is JSON).
+  if (command === 'status') config = { ...config, log: { ...config.log, level: 'warn' } };
+  // Nest's lines while the context is built wait for the pino logger, so they are in LOG_FORMAT too.
+  const app = await NestFactory.createApplicationContext(RebuildModule.forRoot(config, logDestination(config.log, 2)), { abortOnError: false, bufferLogs: true });
+  app.useLogger(new CommandLogger(app.get(Logger)));
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupt.signal.aborted) {
@@ -96,11 +100,29 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Nest's console logger without its start-up lines, which say nothing to whoever runs a command. */
-class CommandLogger extends ConsoleLogger {
-  override log(message: unknown, context?: string): void {
+/** The pino logger without Nest's start-up lines, which say nothing to whoever runs a command. */
+class CommandLogger implements LoggerService {
+  constructor(private readonly logger: LoggerService) {}
+
+  log(message: unknown, ...params: unknown[]): void {
+    const context = params[params.length - 1];
     if (context === 'NestFactory' || context === 'InstanceLoader') return;
-    super.log(message, context);
+    this.logger.log(message, ...params);
+  }
+  error(message: unknown, ...params: unknown[]): void {
+    this.logger.error(message, ...params);
+  }
+  warn(message: unknown, ...params: unknown[]): void {
+    this.logger.warn(message, ...params);
+  }
+  debug(message: unknown, ...params: unknown[]): void {
+    this.logger.debug?.(message, ...params);
+  }
+  verbose(message: unknown, ...params: unknown[]): void {
+    this.logger.verbose?.(message, ...params);
+  }
+  fatal(message: unknown, ...params: unknown[]): void {
+    this.logger.fatal?.(message, ...params);
   }
 }
 

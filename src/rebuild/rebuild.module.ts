@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
 import { AppConfig } from '../config/app-config.js';
 import { ConfigModule } from '../config/config.module.js';
 import { DeadLetterPublisher } from '../ingest/dead-letter-publisher.js';
@@ -7,6 +8,7 @@ import { KafkaDeadLetterPublisher } from '../ingest/kafka-dead-letter-publisher.
 import { TaskEventDecoder } from '../ingest/task-event-decoder.js';
 import { KafkaModule } from '../kafka/kafka.module.js';
 import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
+import { loggerModule } from '../logging/logger-module.js';
 import { GenerationSource } from '../projection/generation-source.js';
 import { RedisTaskProjection } from '../projection/redis-task-projection.js';
 import { TaskProjection } from '../projection/task-projection.js';
@@ -26,10 +28,10 @@ import { ReplayConsumer } from './replay-consumer.js';
  */
 @Module({})
 export class RebuildModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, logDestination: DestinationStream): DynamicModule {
     return {
       module: RebuildModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, KafkaModule],
+      imports: [ConfigModule.forRoot(config), loggerModule(config.log, logDestination), RedisModule, KafkaModule],
       providers: [
         RebuildTarget,
         { provide: GenerationSource, useExisting: RebuildTarget },

@@ -35,6 +35,21 @@ describe('docker-compose.yml', () => {
     expect(names.filter((name) => !known.has(name))).toEqual([]);
   });
 
+  it.each(['task-cache', 'task-cache-cluster', 'rebuild'])('has %s log JSON lines, for a log collector, with a level LOG_LEVEL takes', (service) => {
+    const env = compose.services[service].environment;
+    const allowed = (property: string) =>
+      getMetadataStorage()
+        .getTargetValidationMetadatas(Environment, '', true, false)
+        .find((metadata) => metadata.propertyName === property && metadata.name === 'isIn')?.constraints[0] as unknown[];
+    expect(env.LOG_FORMAT).toBe('json');
+    expect(allowed('LOG_FORMAT')).toContain(env.LOG_FORMAT);
+    expect(allowed('LOG_LEVEL')).toContain(env.LOG_LEVEL);
+  });
+
+  it('runs the service of `npm run local` with text logs for a person, unless LOG_FORMAT says otherwise', () => {
+    expect(readFileSync(join(ROOT, 'scripts', 'local.sh'), 'utf8')).toMatch(/LOG_FORMAT="\$\{LOG_FORMAT:-pretty\}" node dist\/main\.js/);
+  });
+
   it('wires the service to the compose Kafka and Redis', () => {
     const env = compose.services['task-cache'].environment;
     expect(env.KAFKA_BROKERS).toBe('kafka:9092');

@@ -53,6 +53,7 @@ export interface TestConfigOverrides {
   auth?: Partial<AppConfig['auth']>;
   lifecycle?: Partial<AppConfig['lifecycle']>;
   metrics?: Partial<AppConfig['metrics']>;
+  log?: Partial<AppConfig['log']>;
 }
 
 export const TEST_TOKEN = 'e2e-static-token-0123456789';
@@ -84,7 +85,8 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
     projection: { tombstoneTtlSeconds: 3600, ...overrides.projection },
     ingest: { retryInitialMs: 50, retryMaxMs: 500, ...overrides.ingest },
     auth: { tokens: [TEST_TOKEN], keys: new Map(), jwtTtlSeconds: 3600, ...overrides.auth },
-    lifecycle: { shutdownTimeoutMs: 15000, shutdownDrainMs: 0, logLevel: 'warn', ...overrides.lifecycle },
+    lifecycle: { shutdownTimeoutMs: 15000, shutdownDrainMs: 0, ...overrides.lifecycle },
+    log: { level: 'warn', format: 'json', ...overrides.log },
     metrics: { ...overrides.metrics },
   };
 }

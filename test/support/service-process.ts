@@ -25,12 +25,39 @@ export function serviceEnvironment(config: AppConfig, overrides: Record<string, 
     SHUTDOWN_TIMEOUT_MS: String(config.lifecycle.shutdownTimeoutMs),
     SHUTDOWN_DRAIN_MS: String(config.lifecycle.shutdownDrainMs),
     LOG_LEVEL: 'log',
+    LOG_FORMAT: config.log.format,
     ...overrides,
   };
 }
 
 /** REDIS_CLUSTER_NODES for a cluster without credentials or TLS, as the tests run it. */
 const clusterNodes = (cluster: RedisClusterConfig) => cluster.nodes.map(({ host, port }) => `${host}:${port}`).join(',');
+
+/** One line of the service's JSON log (LOG_FORMAT=json), as pino writes it. */
+export interface LogRecord {
+  readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  readonly time: string;
+  readonly context?: string;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/** What a log line must be: each given property equal, or matching where a RegExp is given. */
+export type LogMatch = { readonly [K in keyof LogRecord]?: LogRecord[K] | RegExp };
+
+/** The line as a log record, or undefined when it is not one (not JSON, or not pino's). */
+export function parseLogLine(line: string): LogRecord | undefined {
+  try {
+    const record = JSON.parse(line) as unknown;
+    return typeof record === 'object' && record !== null && typeof (record as LogRecord).level === 'string' && 'msg' in record ? (record as LogRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function matchesLog(record: LogRecord, match: LogMatch): boolean {
+  return Object.entries(match).every(([name, expected]) => (expected instanceof RegExp ? typeof record[name] === 'string' && expected.test(record[name]) : record[name] === expected));
+}
 
 /**
  * The built service (dist/main.js) as its own process, as it is deployed. Keeps what it prints;
@@ -61,6 +88,19 @@ export class ServiceProcess {
 
   lines(pattern: RegExp): string[] {
     return this.output.filter((line) => pattern.test(line));
+  }
+
+  /** The lines of its JSON log (LOG_FORMAT=json) that match, as records. */
+  logs(match: LogMatch = {}, from = 0): LogRecord[] {
+    return this.output.slice(from).flatMap((line) => {
+      const record = parseLogLine(line);
+      return record && matchesLog(record, match) ? [record] : [];
+    });
+  }
+
+  /** Waits until a line of its JSON log matches, and returns it. */
+  waitForLog(match: LogMatch, timeoutMs = 60_000): Promise<LogRecord> {
+    return eventually(`the service to log ${JSON.stringify(match, (_, value: unknown) => (value instanceof RegExp ? String(value) : value))}`, () => this.logs(match)[0], { timeoutMs, intervalMs: 50 });
   }
 
   /** Whether it has not exited yet. */
