@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `npm run local`: local Kafka and Redis, a fresh build, the service with a development token,
-# the sample tasks loaded through Kafka, and a ready curl line. Ctrl-C stops the service;
-# `npm run infra:down` stops Kafka and Redis. The service's output is also kept in
+# `npm run local`: local Kafka and Redis, a fresh build, the service with a development token and
+# its metrics on METRICS_PORT (9464), the sample tasks loaded through Kafka, and a ready curl line.
+# Ctrl-C stops the service; `npm run infra:down` stops Kafka and Redis. The service's output is also kept in
 # .local/logs/service.log (tee -i: Ctrl-C must not cut the log while the service shuts down).
 # It logs as text for a person (LOG_FORMAT=pretty) unless LOG_FORMAT says otherwise.
 #
@@ -49,9 +49,12 @@ npm run --silent build
 
 # One instance answers on PORT itself; several answer on the ports after it, behind HAProxy on PORT.
 if [ "$INSTANCES" -eq 1 ]; then PORTS=("$PORT"); else PORTS=($(seq $((PORT + 1)) $((PORT + INSTANCES)))); fi
-for port in "$PORT" "${PORTS[@]}"; do
+# Instance i serves /metrics on METRICS_PORT + i - 1.
+METRICS_PORT="${METRICS_PORT:-9464}"
+METRICS_PORTS=($(seq "$METRICS_PORT" $((METRICS_PORT + INSTANCES - 1))))
+for port in "$PORT" "${PORTS[@]}" "${METRICS_PORTS[@]}"; do
   if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
-    echo "[local] port $port is already in use; set PORT to another port" >&2
+    echo "[local] port $port is already in use; set PORT (or METRICS_PORT) to another port" >&2
     exit 1
   fi
 done
@@ -71,7 +74,8 @@ trap 'exit 0' INT TERM
 for i in "${!PORTS[@]}"; do
   log=.local/logs/service.log
   [ "$INSTANCES" -eq 1 ] || log=".local/logs/service-$((i + 1)).log"
-  PORT="${PORTS[$i]}" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" LOG_FORMAT="${LOG_FORMAT:-pretty}" node dist/main.js > >(tee -i -a "$log") 2>&1 &
+  PORT="${PORTS[$i]}" METRICS_PORT="${METRICS_PORTS[$i]}" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" LOG_FORMAT="${LOG_FORMAT:-pretty}" \
+    node dist/main.js > >(tee -i -a "$log") 2>&1 &
   PIDS+=($!)
 done
 
@@ -114,8 +118,10 @@ done
 
 if [ "$INSTANCES" -eq 1 ]; then
   WHAT="task-cache is running on port $PORT"
+  METRICS_WHERE="on port ${METRICS_PORTS[0]}"
 else
   WHAT="$INSTANCES task-cache instances (ports ${PORTS[0]}-${PORTS[-1]}) are running behind HAProxy on port $PORT"
+  METRICS_WHERE="per instance on ports ${METRICS_PORTS[0]}-${METRICS_PORTS[-1]}"
 fi
 cat <<MSG
 
@@ -123,6 +129,10 @@ $WHAT with the sample tasks loaded.
 Development token (shown once): $TOKEN
 
   curl -s -H 'X-Authorization: $TOKEN' $URL
+
+Metrics (Prometheus), $METRICS_WHERE:
+
+  curl -s http://127.0.0.1:${METRICS_PORTS[0]}/metrics | grep '^taskcache_'
 
 Press Ctrl-C to stop. Kafka and Redis keep running; 'npm run infra:down' stops them.
 MSG
