@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm run local`: local Kafka and Redis, a fresh build, the service with a development token and
 # its metrics on METRICS_PORT (9464), the sample tasks loaded through Kafka, and a ready curl line.
-# Ctrl-C stops the service; `npm run infra:down` stops Kafka and Redis. The service's output is also kept in
-# .local/logs/service.log (tee -i: Ctrl-C must not cut the log while the service shuts down).
+# Ctrl-C stops the service; `npm run infra:down` stops Kafka and Redis. The service's output is
+# also kept in .local/logs/service.log (tee -i: Ctrl-C must not cut the log while the service
+# shuts down).
 # It logs as text for a person (LOG_FORMAT=pretty) unless LOG_FORMAT says otherwise.
 #
 # `npm run local -- --instances N` (or `npm run local:cluster`, N = 3): N instances on ports
@@ -74,8 +75,7 @@ trap 'exit 0' INT TERM
 for i in "${!PORTS[@]}"; do
   log=.local/logs/service.log
   [ "$INSTANCES" -eq 1 ] || log=".local/logs/service-$((i + 1)).log"
-  PORT="${PORTS[$i]}" METRICS_PORT="${METRICS_PORTS[$i]}" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" LOG_FORMAT="${LOG_FORMAT:-pretty}" \
-    node dist/main.js > >(tee -i -a "$log") 2>&1 &
+  PORT="${PORTS[$i]}" METRICS_PORT="${METRICS_PORTS[$i]}" KAFKA_TOPIC="$TOPIC" AUTH_TOKENS="$TOKEN" LOG_FORMAT="${LOG_FORMAT:-pretty}" node dist/main.js > >(tee -i -a "$log") 2>&1 &
   PIDS+=($!)
 done
 

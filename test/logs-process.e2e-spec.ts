@@ -68,8 +68,9 @@ describe('the log of the service process (LOG_FORMAT=json)', () => {
 
     service.signal('SIGTERM');
     expect(await service.exited).toEqual({ code: 0, signal: null });
-    // Its last line, written just before it exits, is there.
-    await service.waitForLog({ context: 'IngestConsumer', msg: 'kafka consumer stopped' }, 5000);
+    // Its last line, written in the same tick as process.exit, is there, and last: no line was lost at exit.
+    await service.waitForLog({ context: 'Shutdown', msg: 'shut down cleanly; exiting' }, 5000);
+    expect(service.logs().at(-1)).toMatchObject({ context: 'Shutdown', msg: 'shut down cleanly; exiting' });
 
     const output = service.output.filter((line) => line.length > 0);
     expect(output.filter((line) => parseLogLine(line) === undefined)).toEqual([]);

@@ -71,7 +71,7 @@ describe('metrics: Prometheus /metrics on METRICS_PORT', () => {
     const scraped = await metrics();
     expect(scraped.has('process_cpu_user_seconds_total')).toBe(true);
     expect(scraped.has('nodejs_eventloop_lag_seconds')).toBe(true);
-    expect(metricsPort).not.toBe(new URL(publicUrl).port);
+    expect(String(metricsPort)).not.toBe(new URL(publicUrl).port);
 
     const onPublic = await read('/metrics', {});
     expect(onPublic.status).toBe(404);

@@ -380,10 +380,34 @@ describe('IngestService', () => {
       const handled = service.handleBatch(batch);
       await jest.advanceTimersByTimeAsync(200);
       expect(await valueOf(metrics, 'taskcache_consumer_lag_messages', { topic: 'tasks', partition: 2 })).toBe(5);
+      expect(await valueOf(metrics, 'taskcache_batch_held', { topic: 'tasks', partition: 2 })).toBe(1);
       expect(await valueOf(metrics, 'taskcache_batch_apply_duration_seconds_count')).toBe(0);
       service.stopRetrying();
       await onFakeTime(handled);
       expect(batch.resolved).toEqual([]);
+      expect(await valueOf(metrics, 'taskcache_batch_held', { topic: 'tasks', partition: 2 })).toBe(0);
+    });
+
+    it('reports a partition held while the projection fails, and not once it goes through', async () => {
+      const metrics = new TaskCacheMetrics({});
+      service = new IngestService(new TaskEventDecoder(), projection, deadLetters, { retryInitialMs: 5, retryMaxMs: 20 }, metrics);
+      projection.failures = 3;
+      const batch = payload([['a', valid('a', 1)]]);
+      await onFakeTime(service.handleBatch(batch));
+      expect(batch.resolved).toEqual(['100']);
+      expect(await valueOf(metrics, 'taskcache_batch_held', { topic: 'tasks', partition: 2 })).toBe(0);
+    });
+
+    it('applies and resolves an event without a usable timestamp, observing no freshness for it', async () => {
+      const metrics = new TaskCacheMetrics({});
+      service = new IngestService(new TaskEventDecoder(), projection, deadLetters, { retryInitialMs: 5, retryMaxMs: 20 }, metrics);
+      const batch = payload([['a', valid('a', 1)]]);
+      (batch.batch.messages[0] as { timestamp?: string }).timestamp = undefined;
+      await onFakeTime(service.handleBatch(batch));
+      expect(batch.resolved).toEqual(['100']);
+      expect(projection.calls).toHaveLength(1);
+      expect(await valueOf(metrics, 'taskcache_events_applied_total')).toBe(1);
+      expect(await valueOf(metrics, 'taskcache_event_freshness_seconds_count')).toBe(0);
     });
   });
 });

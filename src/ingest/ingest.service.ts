@@ -65,6 +65,7 @@ export class IngestService {
     const lag = { topic: batch.topic, partition: batch.partition };
     const firstOffset = batch.firstOffset();
     if (firstOffset !== null) this.metrics.consumerLag.set(lag, Number(batch.highWatermark) - Number(firstOffset));
+    this.metrics.batchHeld.set(lag, 0);
     this.metrics.eventsConsumed.inc(batch.messages.length);
     const events: TaskEvent[] = [];
     const letters: DeadLetter[] = [];
@@ -80,16 +81,11 @@ export class IngestService {
     const applied: { -readonly [K in keyof ApplyResult]: ApplyResult[K] } = { applied: 0, stale: 0 };
     for (let start = 0; start < events.length; start += APPLY_SLICE_EVENTS) {
       const slice = events.slice(start, start + APPLY_SLICE_EVENTS);
-      const apply = async () => {
-        const result = await this.projection.applyBatch(slice);
-        applied.applied += result.applied;
-        applied.stale += result.stale;
-        this.metrics.eventsApplied.inc(result.applied);
-        this.metrics.eventsStale.inc(result.stale);
-        const now = Date.now();
-        for (const event of slice) this.metrics.eventFreshness.observe(Math.max(0, now - event.timestamp) / 1000);
-      };
-      if (!(await this.untilDone('projection', payload, apply))) return;
+      let result: ApplyResult | undefined;
+      if (!(await this.untilDone('projection', payload, async () => (result = await this.projection.applyBatch(slice))))) return;
+      applied.applied += result!.applied;
+      applied.stale += result!.stale;
+      this.recordApplied(slice, result!);
       if (start + APPLY_SLICE_EVENTS < events.length) await payload.heartbeat();
     }
     if (letters.length > 0 && !(await this.untilDone('dead-letter topic', payload, () => this.deadLetters.publish(letters, () => payload.heartbeat())))) return;
@@ -102,6 +98,20 @@ export class IngestService {
       { ...where(batch), lastOffset: batch.lastOffset() },
       `${batch.topic} partition ${batch.partition} to offset ${batch.lastOffset()}: ${events.length} valid (${applied.applied} applied, ${applied.stale} stale or superseded), ${letters.length} dead-lettered`,
     );
+  }
+
+  /**
+   * Counts a slice once it is applied: outside the retried step, so that nothing about counting
+   * can make an applied slice look like a failing one. An event whose timestamp is not a number
+   * (a record without one) has no freshness to observe.
+   */
+  private recordApplied(slice: readonly TaskEvent[], result: ApplyResult): void {
+    this.metrics.eventsApplied.inc(result.applied);
+    this.metrics.eventsStale.inc(result.stale);
+    const now = Date.now();
+    for (const { timestamp } of slice) {
+      if (Number.isFinite(timestamp)) this.metrics.eventFreshness.observe(Math.max(0, now - timestamp) / 1000);
+    }
   }
 
   /**
@@ -125,36 +135,47 @@ export class IngestService {
     this.stopping.abort();
   }
 
-  /** Runs `step` until it succeeds; false if the consumer stops first. */
+  /**
+   * Runs `step` until it succeeds; false if the consumer stops first. While it fails, the
+   * partition counts as held (`taskcache_batch_held`), until the step succeeds or the batch is
+   * given up (a stop, a rebalance).
+   */
   private async untilDone(target: string, payload: EachBatchPayload, step: () => Promise<unknown>): Promise<boolean> {
     const { topic, partition } = payload.batch;
     let backoff: RetryBackoff | undefined;
     let failingSince = 0;
     const failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MS);
-    for (;;) {
-      try {
-        await step();
-        if (backoff) {
-          this.logger.log(
-            where(payload.batch),
-            `${target} reachable again: ${topic} partition ${partition} resumes after ${Date.now() - failingSince} ms and ${backoff.attempts} retries`,
-          );
+    try {
+      for (;;) {
+        try {
+          await step();
+          if (backoff) {
+            this.logger.log(
+              where(payload.batch),
+              `${target} reachable again: ${topic} partition ${partition} resumes after ${Date.now() - failingSince} ms and ${backoff.attempts} retries`,
+            );
+          }
+          return true;
+        } catch (error) {
+          if (this.mustStop(payload)) return this.leaveUncommitted(target, payload);
+          if (!backoff) {
+            backoff = new RetryBackoff(this.config.retryInitialMs, this.config.retryMaxMs);
+            this.metrics.batchHeld.set({ topic, partition }, 1);
+          }
+          failingSince ||= Date.now();
+          const delayMs = backoff.next();
+          if (failureLog.take()) {
+            this.logger.warn(
+              { ...where(payload.batch), err: error },
+              `${target} failing (unreachable or refusing); holding ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} uncommitted, retrying in ${delayMs} ms: ${(error as Error).message}`,
+            );
+          }
+          await this.wait(delayMs, payload);
+          if (this.mustStop(payload)) return this.leaveUncommitted(target, payload);
         }
-        return true;
-      } catch (error) {
-        if (this.mustStop(payload)) return this.leaveUncommitted(target, payload);
-        backoff ??= new RetryBackoff(this.config.retryInitialMs, this.config.retryMaxMs);
-        failingSince ||= Date.now();
-        const delayMs = backoff.next();
-        if (failureLog.take()) {
-          this.logger.warn(
-            { ...where(payload.batch), err: error },
-            `${target} failing (unreachable or refusing); holding ${topic} partition ${partition} from offset ${payload.batch.firstOffset()} uncommitted, retrying in ${delayMs} ms: ${(error as Error).message}`,
-          );
-        }
-        await this.wait(delayMs, payload);
-        if (this.mustStop(payload)) return this.leaveUncommitted(target, payload);
       }
+    } finally {
+      if (backoff) this.metrics.batchHeld.set({ topic, partition }, 0);
     }
   }
 

@@ -121,7 +121,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     // A removal of a previous member still under way ends at its next step and closes its connections.
     await this.removing;
     await this.catchUp.settled();
-    this.metrics.consumerLag.reset();
+    this.forgetPartitions();
     this.state.enter('stopped');
     this.logger.log('kafka consumer stopped');
   }
@@ -215,6 +215,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
       this.memberId = undefined;
       clearTimeout(this.stableTimer);
       this.stableTimer = undefined;
+      this.forgetPartitions();
       if (this.stopping.signal.aborted) return;
       if (restart) {
         this.state.enter('retrying', { error: describeKafkaError(error) });
@@ -236,8 +237,7 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
     consumer.on(GROUP_JOIN, ({ payload: { memberId, memberAssignment, duration } }) => {
       this.memberId = memberId;
       const partitions = memberAssignment[this.kafka.topic] ?? [];
-      // Lag is reported for the partitions this member consumes, each from its first batch on.
-      this.metrics.consumerLag.reset();
+      this.forgetPartitions();
       this.state.enter('consuming', { partitions });
       if (this.startBackoff.attempts > 0 && this.stableTimer === undefined) {
         this.stableTimer = setTimeout(() => {
@@ -339,6 +339,15 @@ export class TaskEventConsumer implements OnApplicationBootstrap, BeforeApplicat
       ],
     });
     return cluster!;
+  }
+
+  /**
+   * Lag and held batches are reported for the partitions this member consumes, each from its
+   * first batch on: after a crash, a stop or a new assignment, none until then.
+   */
+  private forgetPartitions(): void {
+    this.metrics.consumerLag.reset();
+    this.metrics.batchHeld.reset();
   }
 
   private restart(crashed: Consumer): void {

@@ -52,6 +52,7 @@ export class GracefulShutdown {
     this.run(signal).then(
       () => {
         clearTimeout(bound);
+        this.logger.log('shut down cleanly; exiting');
         this.exit(0);
       },
       (error: unknown) => {

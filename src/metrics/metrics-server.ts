@@ -13,8 +13,8 @@ const CLOSE_GRACE_MS = 1000;
  * `GET /metrics` on METRICS_PORT: a listener of its own, apart from the public port, so that the
  * load balancer never exposes it and a read flood does not queue behind scrapes (or the other way
  * round). No auth: the port is meant for the scraper's network only. It starts with the
- * application (a port already taken stops the start) and stops last, so that a draining instance
- * can still be scraped. Nothing else is served: other paths get 404, other methods 405.
+ * application (a port already taken stops the start) and stops with its shutdown hooks, which
+ * run after the drain: a draining instance can still be scraped. Nothing else is served: other paths get 404, other methods 405.
  */
 @Injectable()
 export class MetricsServer implements OnModuleInit, OnApplicationShutdown {
