@@ -41,6 +41,7 @@ export class TaskCacheMetrics {
   readonly deadLettersUndeliverable: Counter<'reason'>;
   readonly batchApplyDuration: Histogram;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
+  readonly batchHeld: Gauge<'topic' | 'partition'>;
   readonly eventFreshness: Histogram;
 
   readonly redisCommandErrors: Counter<'operation'>;
@@ -94,6 +95,12 @@ export class TaskCacheMetrics {
     this.consumerLag = new Gauge({
       name: 'taskcache_consumer_lag_messages',
       help: "Offsets of the source topic not yet applied, per partition this instance consumes: the high watermark of the partition's last fetched batch minus the next offset to apply",
+      labelNames: ['topic', 'partition'],
+      registers,
+    });
+    this.batchHeld = new Gauge({
+      name: 'taskcache_batch_held',
+      help: 'Whether a batch of the partition is held uncommitted, retried because Redis or the dead-letter topic fails (1), or not (0); per partition this instance consumes, from its first batch on',
       labelNames: ['topic', 'partition'],
       registers,
     });
