@@ -30,6 +30,10 @@ class FakeProjection extends TaskProjection {
   async get(): Promise<StoredTask | null> {
     return null;
   }
+
+  async getMany(taskIds: readonly string[]): Promise<(StoredTask | null)[]> {
+    return taskIds.map(() => null);
+  }
 }
 
 class FakeDeadLetters extends DeadLetterPublisher {

@@ -91,10 +91,30 @@ export class RedisTaskProjection extends TaskProjection {
       this.metrics.redisCommandErrors.inc({ operation: 'read' });
       throw new ProjectionUnavailableError(error);
     }
-    const [value, partition, offset] = reply;
-    if (value === null) return null;
-    return { value, version: `${partition}-${offset}` };
+    return storedTask(reply);
   }
+
+  async getMany(taskIds: readonly string[]): Promise<(StoredTask | null)[]> {
+    let replies: (Buffer | null)[][];
+    try {
+      // One generation for the whole batch, so a flip meanwhile cannot mix two. The commands are
+      // issued in one tick, before any is awaited: auto-pipelining sends them as one write (one
+      // per master on a cluster), and as single-key commands they split across slots.
+      const generation = this.generations.currentGeneration();
+      const client = this.redis.client;
+      replies = await Promise.all(taskIds.map((taskId) => client.hmgetBuffer(this.keys.task(generation, taskId), 'v', 'p', 'o')));
+    } catch (error) {
+      if (error instanceof ProjectionUnavailableError) throw error;
+      this.metrics.redisCommandErrors.inc({ operation: 'read' });
+      throw new ProjectionUnavailableError(error);
+    }
+    return replies.map(storedTask);
+  }
+}
+
+/** A task's HMGET reply (v, p, o) as a StoredTask, or null when the key has no value. */
+function storedTask([value, partition, offset]: (Buffer | null)[]): StoredTask | null {
+  return value === null ? null : { value, version: `${partition}-${offset}` };
 }
 
 /**

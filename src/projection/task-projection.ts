@@ -21,4 +21,10 @@ export abstract class TaskProjection {
 
   /** The stored task, or null when it was never seen or was deleted. */
   abstract get(taskId: string): Promise<StoredTask | null>;
+
+  /**
+   * The stored tasks of `taskIds`, in their order (null where one was never seen or was deleted),
+   * in one round trip, all read from the same generation.
+   */
+  abstract getMany(taskIds: readonly string[]): Promise<(StoredTask | null)[]>;
 }
