@@ -7,7 +7,7 @@ import {
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 
-/** Requests with a body here are small JSON documents (credentials); anything bigger is refused. */
+/** POST /api/token's body is a small JSON document (credentials); anything bigger is refused. */
 export const JSON_BODY_LIMIT_BYTES = 4096;
 /**
  * Deeper documents are refused. The credentials body is flat, and validation (class-transformer)
@@ -24,22 +24,30 @@ const [QUOTE, BACKSLASH, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET] =
 @Injectable()
 export class JsonBodyMiddleware implements NestMiddleware {
   async use(req: IncomingMessage & { body?: unknown }, _res: ServerResponse, next: () => void): Promise<void> {
-    const type = req.headers['content-type']?.split(';', 1)[0].trim().toLowerCase();
-    if (type !== 'application/json') throw new UnsupportedMediaTypeException('Content-Type must be application/json');
-    if (Number(req.headers['content-length']) > JSON_BODY_LIMIT_BYTES) throw tooLarge();
-    const text = (await readBody(req)).toString('utf8');
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new BadRequestException('Malformed JSON body');
-    }
-    if (nestedDeeperThan(text, JSON_BODY_MAX_DEPTH)) {
-      throw new BadRequestException(`JSON body nested deeper than ${JSON_BODY_MAX_DEPTH} levels`);
-    }
-    req.body = body;
+    req.body = await readJsonBody(req, JSON_BODY_LIMIT_BYTES);
     next();
   }
+}
+
+/**
+ * Reads and parses a JSON request body of at most `limitBytes`: 415 for another Content-Type, 413
+ * past the limit, 400 for malformed JSON or one nested deeper than `JSON_BODY_MAX_DEPTH`.
+ */
+export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+  const type = req.headers['content-type']?.split(';', 1)[0].trim().toLowerCase();
+  if (type !== 'application/json') throw new UnsupportedMediaTypeException('Content-Type must be application/json');
+  if (Number(req.headers['content-length']) > limitBytes) throw tooLarge(limitBytes);
+  const text = (await readBody(req, limitBytes)).toString('utf8');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new BadRequestException('Malformed JSON body');
+  }
+  if (nestedDeeperThan(text, JSON_BODY_MAX_DEPTH)) {
+    throw new BadRequestException(`JSON body nested deeper than ${JSON_BODY_MAX_DEPTH} levels`);
+  }
+  return body;
 }
 
 /**
@@ -65,9 +73,9 @@ export function nestedDeeperThan(json: string, maxDepth: number): boolean {
   return false;
 }
 
-const tooLarge = () => new PayloadTooLargeException(`Body larger than ${JSON_BODY_LIMIT_BYTES} bytes`);
+const tooLarge = (limitBytes: number) => new PayloadTooLargeException(`Body larger than ${limitBytes} bytes`);
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -75,9 +83,9 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     // client still receives its 413.
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= JSON_BODY_LIMIT_BYTES) chunks.push(chunk);
+      if (size <= limitBytes) chunks.push(chunk);
     });
-    req.on('end', () => (size > JSON_BODY_LIMIT_BYTES ? reject(tooLarge()) : resolve(Buffer.concat(chunks))));
+    req.on('end', () => (size > limitBytes ? reject(tooLarge(limitBytes)) : resolve(Buffer.concat(chunks))));
     req.on('error', reject);
   });
 }
