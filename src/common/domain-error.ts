@@ -16,6 +16,7 @@ export type DomainErrorCode =
   // tasks (reads)
   | 'TASK_NOT_FOUND'
   | 'INVALID_TASK_ID'
+  | 'INVALID_BATCH_READ'
   // ingest (events; each starts the x-dlq-reason header of a dead letter)
   | 'VALUE_TOO_LARGE'
   | 'INVALID_JSON'

@@ -20,6 +20,7 @@ interface DomainErrorMapping {
 const DOMAIN_ERRORS = {
   TASK_NOT_FOUND: { status: 404 },
   INVALID_TASK_ID: { status: 400 },
+  INVALID_BATCH_READ: { status: 400 },
   TOKEN_MISSING: { status: 401, error: 'INVALID_TOKEN' },
   TOKEN_INVALID: { status: 401, error: 'INVALID_TOKEN' },
   TOKEN_EXPIRED: { status: 401, error: 'EXPIRED_TOKEN' },
