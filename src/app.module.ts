@@ -14,6 +14,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { loggerModule } from './logging/logger-module.js';
 import { ProjectionModule } from './projection/projection.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { BatchReadController } from './tasks/batch-read.controller.js';
 import { TasksModule } from './tasks/tasks.module.js';
 
 @Module({})
@@ -24,7 +25,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         // Request ids on the lines of the routes Express serves (the read route is served in front of it).
-        loggerModule(config.log, logDestination, [TokenController, HealthController]),
+        loggerModule(config.log, logDestination, [TokenController, HealthController, BatchReadController]),
         LifecycleModule,
         MetricsModule,
         RedisModule,

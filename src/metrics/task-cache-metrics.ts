@@ -10,6 +10,10 @@ export type AuthFailureReason = 'token_missing' | 'token_invalid' | 'token_expir
 export type RedisOperation = 'read' | 'apply' | 'pointer';
 
 const BATCH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Distinct taskIds per batch read, up to its limit (MAX_BATCH_READ_IDS). */
+const BATCH_READ_SIZE_BUCKETS = [1, 10, 50, 100, 250, 500, 1000];
+/** A batch read takes about a read's time plus its ids' share of one round trip. */
+const BATCH_READ_DURATION_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 /** From tens of milliseconds (live) to an hour (catching up on a backlog). */
 const FRESHNESS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
@@ -33,6 +37,9 @@ export class TaskCacheMetrics {
   /** Task reads by route and status; its `_count` is the read count. Measured on the front route itself. */
   readonly readDuration = new ReadLatencyHistogram();
   readonly authFailures: Counter<'reason'>;
+  /** Batch reads by status, timed on the route; recorded with or without METRICS_PORT (per request of up to 1,000 ids, not per read). */
+  readonly batchReadDuration: Histogram<'status'>;
+  readonly batchReadSize: Histogram;
 
   readonly eventsConsumed: Counter;
   readonly eventsApplied: Counter;
@@ -56,6 +63,20 @@ export class TaskCacheMetrics {
       name: 'taskcache_auth_failures_total',
       help: 'Requests refused for their token (token_missing, token_invalid, token_expired), and POST /api/token refused for its credentials (invalid_credentials)',
       labelNames: ['reason'],
+      registers,
+    });
+
+    this.batchReadDuration = new Histogram({
+      name: 'taskcache_batch_read_duration_seconds',
+      help: 'Batch reads (POST /api/tasks/batch) by status, timed from the request reaching the route to its response being written',
+      labelNames: ['status'],
+      buckets: BATCH_READ_DURATION_BUCKETS,
+      registers,
+    });
+    this.batchReadSize = new Histogram({
+      name: 'taskcache_batch_read_size',
+      help: 'Distinct taskIds read per valid batch read (POST /api/tasks/batch), duplicates counted once',
+      buckets: BATCH_READ_SIZE_BUCKETS,
       registers,
     });
 

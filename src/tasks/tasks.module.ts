@@ -1,16 +1,23 @@
-import { Module } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
 import { ProjectionModule } from '../projection/projection.module.js';
+import { BatchReadMetricsMiddleware } from './batch-read-metrics.middleware.js';
+import { BatchReadController } from './batch-read.controller.js';
 import { TaskReadRoute } from './task-read.route.js';
 import { TasksService } from './tasks.service.js';
 
 /**
- * The read API. Its one route is not a Nest controller but a front route, `TaskReadRoute`, which
- * app.factory.ts mounts (why: src/http/front-route.ts).
+ * The read API. The single read is not a Nest controller but a front route, `TaskReadRoute`, which
+ * app.factory.ts mounts (why: src/http/front-route.ts); the batch read, `BatchReadController`, is.
  */
 @Module({
   imports: [ProjectionModule, AuthModule],
+  controllers: [BatchReadController],
   providers: [TasksService, TaskReadRoute],
   exports: [TaskReadRoute],
 })
-export class TasksModule {}
+export class TasksModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(BatchReadMetricsMiddleware).forRoutes({ path: 'api/tasks/batch', method: RequestMethod.POST });
+  }
+}

@@ -1,14 +1,20 @@
 import { Injectable } from '@nestjs/common';
+import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { StoredTask } from '../projection/stored-task.js';
 import { TaskProjection } from '../projection/task-projection.js';
 import { InvalidTaskIdError } from './invalid-task-id.error.js';
 import { isValidTaskId } from '../projection/task-id.js';
+import { batchReadBody } from './batch-read-body.js';
+import { batchReadTaskIds } from './batch-read-request.js';
 import { TaskNotFoundError } from './task-not-found.error.js';
 
-/** Reads one task from the projection: one Redis round trip, the stored bytes untouched. */
+/** Reads tasks from the projection, one or a batch per Redis round trip, the stored bytes untouched. */
 @Injectable()
 export class TasksService {
-  constructor(private readonly projection: TaskProjection) {}
+  constructor(
+    private readonly projection: TaskProjection,
+    private readonly metrics: TaskCacheMetrics,
+  ) {}
 
   /** Throws `InvalidTaskIdError`, `TaskNotFoundError`, or `ProjectionUnavailableError` (retryable). */
   async getTask(taskId: string): Promise<StoredTask> {
@@ -16,5 +22,17 @@ export class TasksService {
     const task = await this.projection.get(taskId);
     if (task === null) throw new TaskNotFoundError(taskId);
     return task;
+  }
+
+  /**
+   * The answer to a batch read body `{ "taskIds": [...] }`: the stored tasks found and the ids
+   * missing (`batchReadBody`), in one round trip. Throws `InvalidBatchReadError`, or
+   * `ProjectionUnavailableError` (retryable).
+   */
+  async readBatch(body: unknown): Promise<Buffer> {
+    const taskIds = batchReadTaskIds(body);
+    this.metrics.batchReadSize.observe(taskIds.length);
+    const tasks = taskIds.length === 0 ? [] : await this.projection.getMany(taskIds);
+    return batchReadBody(taskIds, tasks);
   }
 }
