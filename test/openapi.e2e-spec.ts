@@ -47,6 +47,8 @@ describe('the OpenAPI document against real responses', () => {
     expectDocumented(method, path, await send(target, method, path, headers));
   const postToken = async (target: Server, body: string, contentType = 'application/json') =>
     expectDocumented('post', '/api/token', await send(target, 'post', '/api/token', { 'Content-Type': contentType }, body));
+  const postBatch = async (target: Server, body: string, headers: Record<string, string> = AUTH, contentType = 'application/json') =>
+    expectDocumented('post', '/api/tasks/batch', await send(target, 'post', '/api/tasks/batch', { 'Content-Type': contentType, ...headers }, body));
   const health = async (target: Server, which: 'live' | 'ready') => expectDocumented('get', `/health/${which}`, await send(target, 'get', `/health/${which}`));
 
   beforeAll(async () => {
@@ -165,6 +167,24 @@ describe('the OpenAPI document against real responses', () => {
     });
   });
 
+  describe('POST /api/tasks/batch', () => {
+    it('200 with the tasks found and the ids missing', async () => {
+      const response = await postBatch(server, JSON.stringify({ taskIds: [TASK_ID, 'no-such-task'] }));
+      expect(response.status).toBe(200);
+      expect(Object.keys((response.json as { tasks: object }).tasks)).toEqual([TASK_ID]);
+    });
+
+    it('400 for a malformed body or a bad taskId, 401 without a token', async () => {
+      for (const body of ['{"taskIds": [', '{}', '{"taskIds":["bad id"]}']) expect((await postBatch(server, body)).status).toBe(400);
+      expect((await postBatch(server, JSON.stringify({ taskIds: [TASK_ID] }), {})).status).toBe(401);
+    });
+
+    it('413 for a body over the limit, 415 for one that is not JSON', async () => {
+      expect((await postBatch(server, JSON.stringify({ taskIds: [TASK_ID], padding: 'p'.repeat(300_000) }))).status).toBe(413);
+      expect((await postBatch(server, 'taskIds=a', AUTH, 'text/plain')).status).toBe(415);
+    });
+  });
+
   describe('POST /api/token', () => {
     it('200 with a token for a valid key', async () => {
       const response = await postToken(server, JSON.stringify({ keyId: KEY_ID, keySecret: KEY_SECRET }));
@@ -215,6 +235,11 @@ describe('the OpenAPI document against real responses', () => {
           if (method === 'get') expect((response.json as { retryable: boolean }).retryable).toBe(true);
         }
       }
+    });
+
+    it('503 for a batch read, retryable', async () => {
+      const response = await postBatch(otherServer, JSON.stringify({ taskIds: [TASK_ID] }));
+      expect([response.status, (response.json as { retryable: boolean }).retryable]).toEqual([503, true]);
     });
 
     it('ready 503 naming redis, live still 200', async () => {
