@@ -34,11 +34,14 @@ export async function runHttpLoad({
   connections,
   durationSeconds,
   overallRate,
+  batchBodies,
 }: {
   baseUrl: string;
   token: string;
   /** Request paths to pick from at random. */
   paths: string[];
+  /** Instead of GETs of `paths`: POSTs to the first path with one of these bodies, at random. */
+  batchBodies?: string[];
   connections: number;
   durationSeconds: number;
   overallRate: number | undefined;
@@ -50,15 +53,24 @@ export async function runHttpLoad({
     duration: durationSeconds,
     ...(overallRate ? { overallRate } : {}),
     timeout: 10,
-    headers: { 'x-authorization': token },
+    headers: { 'x-authorization': token, ...(batchBodies && { 'content-type': 'application/json' }) },
     requests: [
-      {
-        method: 'GET',
-        setupRequest: (request) => {
-          request.path = paths[Math.floor(Math.random() * paths.length)];
-          return request;
-        },
-      },
+      batchBodies
+        ? {
+            method: 'POST',
+            path: paths[0],
+            setupRequest: (request) => {
+              request.body = batchBodies[Math.floor(Math.random() * batchBodies.length)];
+              return request;
+            },
+          }
+        : {
+            method: 'GET',
+            setupRequest: (request) => {
+              request.path = paths[Math.floor(Math.random() * paths.length)];
+              return request;
+            },
+          },
     ],
   });
   instance.on('response', (_client, statusCode, _bytes, responseTime) => {

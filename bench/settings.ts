@@ -124,7 +124,7 @@ export interface RunNames {
 }
 
 /** Names no other run, suite or engineer uses: topics, groups and key prefixes are per run. */
-export function runNames(benchmark: 'read' | 'ingest' | 'rebuild'): RunNames {
+export function runNames(benchmark: 'read' | 'batch' | 'ingest' | 'rebuild'): RunNames {
   const name = uniqueName(`bench-${benchmark}`);
   return {
     name,

@@ -5,6 +5,7 @@ declare module 'autocannon' {
   interface RequestParams {
     method?: string;
     path?: string;
+    body?: string | Buffer;
     headers?: Record<string, string>;
   }
 
