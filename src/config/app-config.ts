@@ -44,7 +44,13 @@ export abstract class RedisConfig {
 }
 
 export abstract class ProjectionConfig {
+  /** How long the version marker of a task without a value (deleted, or expired on arrival) is kept. */
   abstract readonly tombstoneTtlSeconds: number;
+  /**
+   * Retention of finished tasks (PROJECTION_TERMINAL_TTL_SECONDS): a task whose latest event has a
+   * terminal status expires this long after that event's Kafka timestamp. Unset: never.
+   */
+  abstract readonly terminalTtlSeconds?: number;
 }
 
 export abstract class IngestConfig {

@@ -76,6 +76,10 @@ export class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(365 * 24 * 3600)
   PROJECTION_TOMBSTONE_TTL_SECONDS: number = 7 * 24 * 3600;
 
+  // Unset: finished tasks are kept forever. At most 10 years.
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10 * 365 * 24 * 3600)
+  PROJECTION_TERMINAL_TTL_SECONDS?: number;
+
   @IsOptional() @Transform(toInt) @IsInt() @Min(10) @Max(60000)
   INGEST_RETRY_INITIAL_MS: number = 100;
 

@@ -127,6 +127,17 @@ describe('loadConfig', () => {
     });
   });
 
+  it('keeps finished tasks forever unless PROJECTION_TERMINAL_TTL_SECONDS is set, from 1 s to 10 years', () => {
+    expect(loadConfig({ ...AUTH }).projection).toEqual({ tombstoneTtlSeconds: 604800 });
+    expect(loadConfig({ ...AUTH, PROJECTION_TERMINAL_TTL_SECONDS: '' }).projection.terminalTtlSeconds).toBeUndefined();
+    expect(loadConfig({ ...AUTH, PROJECTION_TERMINAL_TTL_SECONDS: '86400' }).projection).toEqual({ tombstoneTtlSeconds: 604800, terminalTtlSeconds: 86400 });
+    expect(loadConfig({ ...AUTH, PROJECTION_TERMINAL_TTL_SECONDS: '1' }).projection.terminalTtlSeconds).toBe(1);
+    expect(loadConfig({ ...AUTH, PROJECTION_TERMINAL_TTL_SECONDS: String(10 * 365 * 24 * 3600) }).projection.terminalTtlSeconds).toBe(315360000);
+    for (const bad of ['0', '-5', '1.5', '30s', String(10 * 365 * 24 * 3600 + 1)]) {
+      expect(() => loadConfig({ ...AUTH, PROJECTION_TERMINAL_TTL_SECONDS: bad })).toThrow(/PROJECTION_TERMINAL_TTL_SECONDS/);
+    }
+  });
+
   it('reads the answer to a missing task', () => {
     expect(loadConfig({ ...AUTH, READ_MISSING_TASK_STATUS: '204' }).http.missingTaskStatus).toBe(204);
     expect(loadConfig({ ...AUTH, READ_MISSING_TASK_STATUS: ' 404 ' }).http.missingTaskStatus).toBe(404);

@@ -91,7 +91,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { auth: checkAu
       commandTimeoutMs: parsed.REDIS_COMMAND_TIMEOUT_MS,
       ...(cluster && { cluster }),
     },
-    projection: { tombstoneTtlSeconds: parsed.PROJECTION_TOMBSTONE_TTL_SECONDS },
+    projection: {
+      tombstoneTtlSeconds: parsed.PROJECTION_TOMBSTONE_TTL_SECONDS,
+      ...(parsed.PROJECTION_TERMINAL_TTL_SECONDS !== undefined && { terminalTtlSeconds: parsed.PROJECTION_TERMINAL_TTL_SECONDS }),
+    },
     ingest: { retryInitialMs: parsed.INGEST_RETRY_INITIAL_MS, retryMaxMs: parsed.INGEST_RETRY_MAX_MS },
     auth,
     lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, shutdownDrainMs: parsed.SHUTDOWN_DRAIN_MS },

@@ -24,7 +24,7 @@ class FakeProjection extends TaskProjection {
       this.failures -= 1;
       throw new ProjectionUnavailableError(new Error('connect ECONNREFUSED'));
     }
-    return { applied: events.length, stale: 0 };
+    return { applied: events.length, stale: 0, retained: 0, expiredOnArrival: 0 };
   }
 
   async get(): Promise<StoredTask | null> {
@@ -265,7 +265,7 @@ describe('IngestService', () => {
         text: expect.stringMatching(/^projection failing \(unreachable or refusing\); holding tasks partition 2 from offset 100 uncommitted, retrying in \d+ ms: /),
       },
       { level: 'log', fields: { ...at, offset: '100' }, text: expect.stringMatching(/^projection reachable again: tasks partition 2 resumes after \d+ ms and 1 retries$/) },
-      { level: 'debug', fields: { ...at, offset: '100', lastOffset: '102' }, text: 'tasks partition 2 to offset 102: 2 valid (2 applied, 0 stale or superseded), 1 dead-lettered' },
+      { level: 'debug', fields: { ...at, offset: '100', lastOffset: '102' }, text: 'tasks partition 2 to offset 102: 2 valid (2 applied, 0 stale or superseded, 0 with an expiry, 0 already expired), 1 dead-lettered' },
     ]);
 
     projection.failures = Number.POSITIVE_INFINITY;
@@ -354,7 +354,7 @@ describe('IngestService', () => {
         override async applyBatch(events: readonly TaskEvent[]): Promise<ApplyResult> {
           lagWhileApplying = await valueOf(metrics, 'taskcache_consumer_lag_messages', { topic: 'tasks', partition: 2 });
           await held;
-          return { applied: events.length - 1, stale: 1 };
+          return { applied: events.length - 1, stale: 1, retained: 1, expiredOnArrival: 0 };
         }
       }
       service = new IngestService(new TaskEventDecoder(), new HeldProjection(), deadLetters, { retryInitialMs: 5, retryMaxMs: 20 }, metrics);
@@ -370,6 +370,8 @@ describe('IngestService', () => {
       expect(await valueOf(metrics, 'taskcache_events_consumed_total')).toBe(3);
       expect(await valueOf(metrics, 'taskcache_events_applied_total')).toBe(1);
       expect(await valueOf(metrics, 'taskcache_events_stale_total')).toBe(1);
+      expect(await valueOf(metrics, 'taskcache_events_retained_total')).toBe(1);
+      expect(await valueOf(metrics, 'taskcache_events_expired_on_arrival_total')).toBe(0);
       // Both valid events were applied long after their (fake) timestamp of 1 s past the epoch.
       expect(await valueOf(metrics, 'taskcache_event_freshness_seconds_count')).toBe(2);
       expect(await valueOf(metrics, 'taskcache_event_freshness_seconds_bucket', { le: 3600 })).toBe(0);

@@ -41,7 +41,7 @@ const FAILURE_LOG_INTERVAL_MS = 10_000;
  * retries stop and the batch is left uncommitted, to be consumed again.
  *
  * Metrics, all from the batch in hand (no round trip of their own): events consumed, applied and
- * stale; each valid event's freshness once applied (now minus its Kafka timestamp); the batch's
+ * stale, finished tasks written with an expiry or already expired; each valid event's freshness once applied (now minus its Kafka timestamp); the batch's
  * duration; and the partition's lag, from the batch's high watermark: the whole batch counts as
  * lag until it is applied, then only what lies beyond it. Dead letters are counted where they are
  * published.
@@ -78,13 +78,15 @@ export class IngestService {
     }
     await payload.heartbeat();
 
-    const applied: { -readonly [K in keyof ApplyResult]: ApplyResult[K] } = { applied: 0, stale: 0 };
+    const applied: { -readonly [K in keyof ApplyResult]: ApplyResult[K] } = { applied: 0, stale: 0, retained: 0, expiredOnArrival: 0 };
     for (let start = 0; start < events.length; start += APPLY_SLICE_EVENTS) {
       const slice = events.slice(start, start + APPLY_SLICE_EVENTS);
       let result: ApplyResult | undefined;
       if (!(await this.untilDone('projection', payload, async () => (result = await this.projection.applyBatch(slice))))) return;
       applied.applied += result!.applied;
       applied.stale += result!.stale;
+      applied.retained += result!.retained;
+      applied.expiredOnArrival += result!.expiredOnArrival;
       this.recordApplied(slice, result!);
       if (start + APPLY_SLICE_EVENTS < events.length) await payload.heartbeat();
     }
@@ -96,7 +98,7 @@ export class IngestService {
     await payload.heartbeat();
     this.logger.debug(
       { ...where(batch), lastOffset: batch.lastOffset() },
-      `${batch.topic} partition ${batch.partition} to offset ${batch.lastOffset()}: ${events.length} valid (${applied.applied} applied, ${applied.stale} stale or superseded), ${letters.length} dead-lettered`,
+      `${batch.topic} partition ${batch.partition} to offset ${batch.lastOffset()}: ${events.length} valid (${applied.applied} applied, ${applied.stale} stale or superseded, ${applied.retained} with an expiry, ${applied.expiredOnArrival} already expired), ${letters.length} dead-lettered`,
     );
   }
 
@@ -108,6 +110,8 @@ export class IngestService {
   private recordApplied(slice: readonly TaskEvent[], result: ApplyResult): void {
     this.metrics.eventsApplied.inc(result.applied);
     this.metrics.eventsStale.inc(result.stale);
+    this.metrics.eventsRetained.inc(result.retained);
+    this.metrics.eventsExpiredOnArrival.inc(result.expiredOnArrival);
     const now = Date.now();
     for (const { timestamp } of slice) {
       if (Number.isFinite(timestamp)) this.metrics.eventFreshness.observe(Math.max(0, now - timestamp) / 1000);

@@ -60,6 +60,20 @@ describe('TaskEventDecoder', () => {
       expect(decoder.decode(message('task-1', task({ status })), 0).taskId).toBe('task-1');
     });
 
+    it.each([
+      ['SCHEDULED', false],
+      ['IN_PROGRESS', false],
+      ['COMPLETED', true],
+      ['COMPLETED_WITH_ERRORS', true],
+      ['FAILED', true],
+      ['FAILED_WITH_TERMINAL_ERROR', true],
+      ['TIMED_OUT', true],
+      ['CANCELED', true],
+      ['SKIPPED', true],
+    ])('says whether status %s is terminal, as Conductor\'s Task.Status.isTerminal() does: %s', (status, terminal) => {
+      expect(decoder.decode(message('task-1', task({ status })), 0).terminal).toBe(terminal);
+    });
+
     it('accepts a taskId of 128 characters using every allowed character class', () => {
       const taskId = ('Az09_.:-'.repeat(16)).slice(0, 128);
       expect(decoder.decode(message(taskId, task({ taskId })), 0).taskId).toBe(taskId);
@@ -85,6 +99,7 @@ describe('TaskEventDecoder', () => {
         partition: 3,
         offset: '42',
         timestamp: 1734697335733,
+        terminal: false,
       });
     });
 
@@ -217,7 +232,8 @@ describe('TaskEventDecoder', () => {
   describe('duplicate JSON keys', () => {
     it('validation sees the last value of a repeated key, and the bytes keep every occurrence', () => {
       const bytes = Buffer.from('{"taskId":"task-1","taskType":"t","status":"BOGUS","status":"COMPLETED"}');
-      expect(decoder.decode(message('task-1', bytes), 0).value!.equals(bytes)).toBe(true);
+      expect(decoder.decode(message('task-1', bytes), 0)).toMatchObject({ value: bytes, terminal: true });
+      expect(decoder.decode(message('task-1', '{"taskId":"task-1","taskType":"t","status":"COMPLETED","status":"IN_PROGRESS"}'), 0).terminal).toBe(false);
       expect(rejection('task-1', '{"taskId":"task-1","taskType":"t","status":"COMPLETED","status":"BOGUS"}').code).toBe('INVALID_FIELDS');
     });
 

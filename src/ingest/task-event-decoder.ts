@@ -6,7 +6,7 @@ import { unreadableBatchOf } from '../kafka/kafkajs-hardening.js';
 import { isValidTaskId, TASK_ID_RULE } from '../projection/task-id.js';
 import type { TaskEvent } from '../projection/task-event.js';
 import { CompiledDtoValidator } from './compiled-dto-validator.js';
-import { TaskEventDto } from './dto/task-event.dto.js';
+import { TaskEventDto, TERMINAL_TASK_STATUSES } from './dto/task-event.dto.js';
 import { InvalidTaskEventError } from './invalid-task-event.error.js';
 
 /** The event contract's limit on a value: 1 MiB. */
@@ -54,11 +54,12 @@ export class TaskEventDecoder {
       if (errors.length > 0) throw new InvalidTaskEventError('INVALID_FIELDS', reasonOf(errors));
     }
 
-    const { taskId } = parsed as TaskEventDto;
+    const { taskId, status } = parsed as TaskEventDto;
     if (key !== null && key !== taskId) {
       throw new InvalidTaskEventError('KEY_MISMATCH', "the message key and the value's taskId differ");
     }
-    return { taskId, value, partition, offset: message.offset, timestamp: Number(message.timestamp) };
+    const terminal = TERMINAL_TASK_STATUSES.has(status);
+    return { taskId, value, partition, offset: message.offset, timestamp: Number(message.timestamp), terminal };
   }
 }
 
@@ -68,7 +69,7 @@ function tombstone(key: string | null, message: KafkaMessage, partition: number)
   if (!isValidTaskId(key)) {
     throw new InvalidTaskEventError('INVALID_KEY', `a tombstone key must be a taskId: ${TASK_ID_RULE}`);
   }
-  return { taskId: key, value: null, partition, offset: message.offset, timestamp: Number(message.timestamp) };
+  return { taskId: key, value: null, partition, offset: message.offset, timestamp: Number(message.timestamp), terminal: false };
 }
 
 /** One line naming each failed rule. class-validator's messages name the property, never its value. */

@@ -44,6 +44,8 @@ export class TaskCacheMetrics {
   readonly eventsConsumed: Counter;
   readonly eventsApplied: Counter;
   readonly eventsStale: Counter;
+  readonly eventsRetained: Counter;
+  readonly eventsExpiredOnArrival: Counter;
   readonly eventsDeadLettered: Counter<'reason'>;
   readonly deadLettersUndeliverable: Counter<'reason'>;
   readonly batchApplyDuration: Histogram;
@@ -93,6 +95,16 @@ export class TaskCacheMetrics {
     this.eventsStale = new Counter({
       name: 'taskcache_events_stale_total',
       help: 'Valid events that did not change the projection: older than the stored version, superseded by a later event of the same task in their batch, or already applied by an attempt that timed out and that Redis carried out anyway',
+      registers,
+    });
+    this.eventsRetained = new Counter({
+      name: 'taskcache_events_retained_total',
+      help: 'Applied events of finished tasks written with an expiry (PROJECTION_TERMINAL_TTL_SECONDS), once per generation written; Redis deletes them at their expiry (INFO stats expired_keys)',
+      registers,
+    });
+    this.eventsExpiredOnArrival = new Counter({
+      name: 'taskcache_events_expired_on_arrival_total',
+      help: 'Applied events of finished tasks already past their retention (a replay, a rebuild, a consumer behind by more than the retention): their value is not written, only their version is kept, once per generation written',
       registers,
     });
     this.eventsDeadLettered = new Counter({

@@ -20,18 +20,24 @@ declare module 'ioredis' {
       offset: string,
       timestamp: number,
       value: Buffer | string,
-      tombstoneTtlMs: number,
+      markerTtlMs: number,
+      expireAt: number,
     ): Result<number, Context>;
   }
 }
 
 const APPLY_SCRIPT = readFileSync(join(import.meta.dirname, 'apply-task-event.lua'), 'utf8');
 
+/** The script's replies: stale, applied, and applied as a write whose expiry had already passed. */
+const APPLIED = 1;
+const APPLIED_EXPIRED = 2;
+
 /** `TaskProjection` on Redis: one hash per task per generation, "newer wins" in one Lua script. */
 @Injectable()
 export class RedisTaskProjection extends TaskProjection {
   private readonly keys: ProjectionKeys;
   private readonly tombstoneTtlMs: number;
+  private readonly terminalTtlMs: number | undefined;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -43,6 +49,7 @@ export class RedisTaskProjection extends TaskProjection {
     super();
     this.keys = new ProjectionKeys(redisConfig.keyPrefix);
     this.tombstoneTtlMs = projectionConfig.tombstoneTtlSeconds * 1000;
+    this.terminalTtlMs = projectionConfig.terminalTtlSeconds === undefined ? undefined : projectionConfig.terminalTtlSeconds * 1000;
     // Loaded once per connection: ioredis sends EVALSHA, and the script body only after NOSCRIPT.
     redis.client.defineCommand('applyTaskEvent', { numberOfKeys: 1, lua: APPLY_SCRIPT });
   }
@@ -51,6 +58,8 @@ export class RedisTaskProjection extends TaskProjection {
     const latest = latestPerTask(events);
     const client = this.redis.client;
     let applied = 0;
+    let retained = 0;
+    let expiredOnArrival = 0;
     let generations: number[] = [];
     try {
       generations = this.generations.writeGenerations();
@@ -61,17 +70,23 @@ export class RedisTaskProjection extends TaskProjection {
         if (generation !== generations[0] && !this.generations.writeGenerations().includes(generation)) continue;
         // Issued in one tick: auto-pipelining sends them as one write, one round trip, and as
         // single-key commands they split across Redis Cluster slots.
-        const replies = latest.map((event) =>
+        const expiries = latest.map((event) => this.expiryOf(event));
+        const replies = latest.map((event, index) =>
           client.applyTaskEvent(
             this.keys.task(generation, event.taskId),
             event.partition,
             event.offset,
             event.timestamp,
             event.value ?? '',
-            event.value === null ? this.tombstoneTtlMs : 0,
+            this.tombstoneTtlMs,
+            expiries[index],
           ),
         );
-        for (const reply of await Promise.all(replies)) applied += reply;
+        (await Promise.all(replies)).forEach((reply, index) => {
+          if (reply === APPLIED_EXPIRED) expiredOnArrival += 1;
+          else if (reply === APPLIED && expiries[index] > 0) retained += 1;
+          if (reply !== 0) applied += 1;
+        });
       }
       await this.redis.replicated();
     } catch (error) {
@@ -79,7 +94,19 @@ export class RedisTaskProjection extends TaskProjection {
       this.metrics.redisCommandErrors.inc({ operation: 'apply' });
       throw new ProjectionUnavailableError(error);
     }
-    return { applied, stale: events.length * generations.length - applied };
+    return { applied, stale: events.length * generations.length - applied, retained, expiredOnArrival };
+  }
+
+  /**
+   * The script's expiry argument: -1 for a tombstone; for a write, when its value expires (epoch
+   * ms), or 0 for never. A terminal task expires the retention after its Kafka timestamp, so a
+   * replay expires it when live ingest did; one without a timestamp, counting from now.
+   */
+  private expiryOf(event: TaskEvent): number {
+    if (event.value === null) return -1;
+    if (!event.terminal || this.terminalTtlMs === undefined) return 0;
+    const since = Number.isFinite(event.timestamp) && event.timestamp >= 0 ? event.timestamp : Date.now();
+    return since + this.terminalTtlMs;
   }
 
   async get(taskId: string): Promise<StoredTask | null> {

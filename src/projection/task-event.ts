@@ -10,4 +10,9 @@ export interface TaskEvent {
   readonly offset: string;
   /** Kafka message timestamp, epoch milliseconds. */
   readonly timestamp: number;
+  /**
+   * Whether the task's status is terminal (it will not run again), which retention expires; the
+   * decoder always says, and absent means not terminal (a tombstone is not).
+   */
+  readonly terminal?: boolean;
 }

@@ -6,6 +6,10 @@ export interface ApplyResult {
   readonly applied: number;
   /** Events that were older than what was stored, or superseded within the batch. */
   readonly stale: number;
+  /** Applied events of finished tasks, written with an expiry (retention on). */
+  readonly retained: number;
+  /** Applied events of finished tasks already past their retention: not written, only their version kept. */
+  readonly expiredOnArrival: number;
 }
 
 /**

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
 import { RedisTaskProjection } from '../../src/projection/redis-task-projection.js';
 import { TaskEvent } from '../../src/projection/task-event.js';
+import { batchSizes, consumeLogs, consumptionSteps as steps } from '../support/log-consumption.js';
 import { ProjectionHarness } from '../support/projection-harness.js';
 import { PrivateRedisServer, startPrivateRedis } from '../support/test-redis.js';
 
@@ -18,9 +19,6 @@ interface Produced {
   readonly task: number;
   readonly tombstone: boolean;
 }
-
-/** How the consumer meets the log: the next batch of a partition, or a batch it already applied. */
-type Step = { readonly next: number; readonly size: number } | { readonly again: number };
 
 let run = 0;
 let server: PrivateRedisServer;
@@ -41,40 +39,6 @@ afterAll(async () => {
 
 const valueOf = (taskId: string, index: number) => Buffer.from(JSON.stringify({ taskId, status: 'IN_PROGRESS', taskType: 'SIMPLE', index }));
 
-/**
- * Consumes `logs` (one array of events per partition, in offset order) the way `steps` says, then
- * whatever is left, then every batch it applied once more (a full replay). Returns the batches in
- * the order they were applied.
- */
-async function consume(logs: TaskEvent[][], steps: readonly Step[], sizes: readonly number[]): Promise<TaskEvent[][]> {
-  const position = logs.map(() => 0);
-  const applied: TaskEvent[][] = [];
-  const apply = async (batch: TaskEvent[]) => {
-    if (batch.length === 0) return;
-    await projection.applyBatch(batch);
-    applied.push(batch);
-  };
-  for (const step of steps) {
-    if ('next' in step) {
-      const partition = step.next % logs.length;
-      const batch = logs[partition].slice(position[partition], position[partition] + step.size);
-      position[partition] += batch.length;
-      await apply(batch);
-    } else if (applied.length > 0) {
-      await apply(applied[step.again % applied.length]);
-    }
-  }
-  let size = 0;
-  for (const [partition, log] of logs.entries()) {
-    while (position[partition] < log.length) {
-      const batch = log.slice(position[partition], position[partition] + sizes[size++ % sizes.length]);
-      position[partition] += batch.length;
-      await apply(batch);
-    }
-  }
-  return applied;
-}
-
 /** Checks that every task holds exactly its last event: its bytes, or nothing after a tombstone. */
 async function expectLastEvents(last: Map<string, TaskEvent>): Promise<void> {
   for (const [taskId, event] of last) {
@@ -87,15 +51,6 @@ async function expectLastEvents(last: Map<string, TaskEvent>): Promise<void> {
     }
   }
 }
-
-const steps = fc.array(
-  fc.oneof(
-    { weight: 3, arbitrary: fc.record({ next: fc.nat(7), size: fc.integer({ min: 1, max: 6 }) }) },
-    { weight: 1, arbitrary: fc.record({ again: fc.nat(100) }) },
-  ),
-  { maxLength: 40 },
-);
-const batchSizes = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 });
 
 describe('the Redis projection under any interleaving and redelivery (fast-check)', () => {
   it('each task, on its own partition, ends as its last event; deleted tasks stay deleted through a full replay', async () => {
@@ -128,7 +83,7 @@ describe('the Redis projection under any interleaving and redelivery (fast-check
             last.set(id, event);
           });
 
-          const applied = await consume(logs, plan, sizes);
+          const applied = await consumeLogs(logs, plan, sizes, (batch) => projection.applyBatch(batch));
           await expectLastEvents(last);
           // A replay of everything already applied (a consumer starting from an older commit)
           // changes nothing, and resurrects nothing.
@@ -165,7 +120,7 @@ describe('the Redis projection under any interleaving and redelivery (fast-check
             last.set(id, event);
           });
 
-          const applied = await consume(logs, plan, sizes);
+          const applied = await consumeLogs(logs, plan, sizes, (batch) => projection.applyBatch(batch));
           await expectLastEvents(last);
           for (const batch of [...applied].reverse()) await projection.applyBatch(batch);
           await expectLastEvents(last);

@@ -22,10 +22,17 @@ export class ProjectionHarness {
     this.keys = new ProjectionKeys(config.keyPrefix);
   }
 
-  /** Connects to `target` (a Redis or a cluster) under `keyPrefix`; tombstone markers live `tombstoneTtlSeconds`. */
-  static async open(target: RedisTarget, keyPrefix: string, { tombstoneTtlSeconds = 3600, commandTimeoutMs = 1000 } = {}): Promise<ProjectionHarness> {
+  /**
+   * Connects to `target` (a Redis or a cluster) under `keyPrefix`; tombstone markers live
+   * `tombstoneTtlSeconds`, and finished tasks `terminalTtlSeconds` (unset: forever).
+   */
+  static async open(
+    target: RedisTarget,
+    keyPrefix: string,
+    { tombstoneTtlSeconds = 3600, commandTimeoutMs = 1000, terminalTtlSeconds }: { tombstoneTtlSeconds?: number; commandTimeoutMs?: number; terminalTtlSeconds?: number } = {},
+  ): Promise<ProjectionHarness> {
     const redis: RedisConfig = { ...target, keyPrefix, commandTimeoutMs };
-    const projection: ProjectionConfig = { tombstoneTtlSeconds };
+    const projection: ProjectionConfig = { tombstoneTtlSeconds, ...(terminalTtlSeconds !== undefined && { terminalTtlSeconds }) };
     const connection = new RedisConnection(redis);
     await connection.onModuleInit();
     const generations = new ProjectionGenerations(connection, redis);

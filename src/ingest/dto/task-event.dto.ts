@@ -16,6 +16,21 @@ export const TASK_STATUSES = [
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /**
+ * The statuses after which Conductor does not run the task again: those its `Task.Status`
+ * declares terminal (`isTerminal()`). SCHEDULED and IN_PROGRESS are not. Retention
+ * (PROJECTION_TERMINAL_TTL_SECONDS) expires a task whose latest event has one of these.
+ */
+export const TERMINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set([
+  'COMPLETED',
+  'COMPLETED_WITH_ERRORS',
+  'FAILED',
+  'FAILED_WITH_TERMINAL_ERROR',
+  'TIMED_OUT',
+  'CANCELED',
+  'SKIPPED',
+]);
+
+/**
  * The value of a task-update event: Conductor's Task JSON (see the event contract). taskId,
  * taskType and status are required; every other known field must have its Conductor type when it
  * is present (null counts as absent, as Jackson writes it). Fields not listed here are allowed
