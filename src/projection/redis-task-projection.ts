@@ -100,12 +100,15 @@ export class RedisTaskProjection extends TaskProjection {
   /**
    * The script's expiry argument: -1 for a tombstone; for a write, when its value expires (epoch
    * ms), or 0 for never. A terminal task expires the retention after its Kafka timestamp, so a
-   * replay expires it when live ingest did; one without a timestamp, counting from now.
+   * replay expires it when live ingest did. One without a timestamp counts from now, and so does one
+   * stamped in the future (a producer's clock ahead, or a timestamp in another unit): a future
+   * timestamp must neither keep a finished task for years nor overflow Redis's expiry.
    */
   private expiryOf(event: TaskEvent): number {
     if (event.value === null) return -1;
     if (!event.terminal || this.terminalTtlMs === undefined) return 0;
-    const since = Number.isFinite(event.timestamp) && event.timestamp >= 0 ? event.timestamp : Date.now();
+    const now = Date.now();
+    const since = Number.isFinite(event.timestamp) && event.timestamp >= 0 ? Math.min(event.timestamp, now) : now;
     return since + this.terminalTtlMs;
   }
 

@@ -44,7 +44,7 @@ export class BatchReadController {
   })
   @ApiOkResponse({
     description:
-      "`tasks`: each task found, by its id, its JSON exactly as it was produced to the source topic (as GET /api/tasks/{taskId} serves it), in the order of the request. `missing`: the ids not there (never seen, or deleted), in the order of the request. Each id requested is in one of them, once.",
+      "`tasks`: each task found, by its id, its JSON exactly as it was produced to the source topic (as GET /api/tasks/{taskId} serves it), in the order of the request. `missing`: the ids not there (never seen, deleted, or expired by retention), in the order of the request. Each id requested is in one of them, once.",
     schema: {
       type: 'object',
       required: ['tasks', 'missing'],

@@ -1,6 +1,6 @@
 import { DomainError } from '../common/domain-error.js';
 
-/** No task with this id in the projection: never seen, or deleted. Conductor's wording. */
+/** No task with this id in the projection: never seen, deleted, or expired by retention. Conductor's wording. */
 export class TaskNotFoundError extends DomainError {
   readonly code = 'TASK_NOT_FOUND';
   readonly retryable = false;

@@ -31,7 +31,7 @@ function responses(method: 'get' | 'head'): Record<string, ResponseObject> {
     },
     '204': {
       description:
-        'Only with READ_MISSING_TASK_STATUS=204 (Conductor OSS before 3.21.20): the task is not there (never seen, or deleted); no body. Otherwise that is a 404.',
+        'Only with READ_MISSING_TASK_STATUS=204 (Conductor OSS before 3.21.20): the task is not there (never seen, deleted, or expired by retention); no body. Otherwise that is a 404.',
     },
     '304': { description: 'If-None-Match holds the current ETag: the task is unchanged; no body.', headers: { ETag: ETAG } },
     '400': { description: `Malformed taskId (${TASK_ID_RULE}, or broken percent-encoding)${noBody}.`, ...body(json(errorResponseSchema(400))) },
@@ -40,7 +40,7 @@ function responses(method: 'get' | 'head'): Record<string, ResponseObject> {
       ...body(json(errorResponseSchema(401, { tokenError: true }))),
     },
     '404': {
-      description: `The task is not there, never seen or deleted${noBody}: \`Task not found for taskId: <id>\`. A 204 instead with READ_MISSING_TASK_STATUS=204.`,
+      description: `The task is not there, never seen, deleted or expired by retention${noBody}: \`Task not found for taskId: <id>\`. A 204 instead with READ_MISSING_TASK_STATUS=204.`,
       ...body(json(errorResponseSchema(404))),
     },
     '503': { description: `The task store (Redis) is unreachable; \`retryable: true\`${noBody}.`, ...body(json(errorResponseSchema(503))) },

@@ -181,6 +181,17 @@ describe('retention on (apply-task-event.lua)', () => {
     expect(await projection.applyBatch([completed('t', 0, 1, Number.NaN)])).toMatchObject({ applied: 1, retained: 1 });
     expectExpiringAt(await raw.pttl(keyOf('t')), before + TERMINAL_TTL_SECONDS * 1000);
   });
+
+  it.each([
+    ['an hour ahead (a producer clock ahead)', () => Date.now() + HOUR_MS],
+    ['in microseconds', () => Date.now() * 1000],
+    ["at Kafka's largest timestamp", () => 9223372036854775807],
+  ])('a finished task stamped %s expires the retention after it is applied, not later, and Redis takes the expiry', async (_, stamp) => {
+    const before = Date.now();
+    expect(await projection.applyBatch([completed('t', 0, 1, stamp())])).toMatchObject({ applied: 1, retained: 1 });
+    expectExpiringAt(await raw.pttl(keyOf('t')), before + TERMINAL_TTL_SECONDS * 1000);
+    expect((await projection.get('t'))?.version).toBe('0-1');
+  });
 });
 
 /** What the projection must hold for a task whose last event by version is `last`. */
