@@ -7,7 +7,7 @@ import { UNREADABLE_BATCH } from '../kafka/kafkajs-hardening.js';
 import { ProjectionUnavailableError } from '../projection/projection-unavailable.error.js';
 import { StoredTask } from '../projection/stored-task.js';
 import { TaskEvent } from '../projection/task-event.js';
-import { ApplyResult, TaskProjection } from '../projection/task-projection.js';
+import { ApplyResult, BatchReadTask, TaskProjection } from '../projection/task-projection.js';
 import { DeadLetter } from './dead-letter.js';
 import { DeadLetterPublisher } from './dead-letter-publisher.js';
 import { IngestService } from './ingest.service.js';
@@ -31,7 +31,7 @@ class FakeProjection extends TaskProjection {
     return null;
   }
 
-  async getMany(taskIds: readonly string[]): Promise<(StoredTask | null)[]> {
+  async getMany(taskIds: readonly string[]): Promise<BatchReadTask[]> {
     return taskIds.map(() => null);
   }
 }

@@ -40,6 +40,7 @@ export class TaskCacheMetrics {
   /** Batch reads by status, timed on the route; recorded with or without METRICS_PORT (per request of up to 1,000 ids, not per read). */
   readonly batchReadDuration: Histogram<'status'>;
   readonly batchReadSize: Histogram;
+  readonly batchReadUnprocessed: Counter;
 
   readonly eventsConsumed: Counter;
   readonly eventsApplied: Counter;
@@ -79,6 +80,11 @@ export class TaskCacheMetrics {
       name: 'taskcache_batch_read_size',
       help: 'Distinct taskIds read per valid batch read (POST /api/tasks/batch), duplicates counted once',
       buckets: BATCH_READ_SIZE_BUCKETS,
+      registers,
+    });
+    this.batchReadUnprocessed = new Counter({
+      name: 'taskcache_batch_read_unprocessed_total',
+      help: 'TaskIds a batch read answered as unprocessed, its answer budget (16 MiB of task values) spent, for the client to ask again',
       registers,
     });
 

@@ -9,7 +9,7 @@ import { GenerationSource } from './generation-source.js';
 import { ProjectionKeys } from './projection-keys.js';
 import { ProjectionUnavailableError } from './projection-unavailable.error.js';
 import { StoredTask } from './stored-task.js';
-import { ApplyResult, TaskProjection } from './task-projection.js';
+import { ApplyResult, BatchReadTask, TaskProjection, UNPROCESSED } from './task-projection.js';
 import { TaskEvent } from './task-event.js';
 
 declare module 'ioredis' {
@@ -23,10 +23,13 @@ declare module 'ioredis' {
       markerTtlMs: number,
       expireAt: number,
     ): Result<number, Context>;
+    /** read-task-within.lua: `[v, p, o]`, or `[size of v, p, o]` when v is over `allowance` bytes. */
+    readTaskWithinBuffer(key: string, allowance: number): Result<(Buffer | number | null)[], Context>;
   }
 }
 
 const APPLY_SCRIPT = readFileSync(join(import.meta.dirname, 'apply-task-event.lua'), 'utf8');
+const READ_WITHIN_SCRIPT = readFileSync(join(import.meta.dirname, 'read-task-within.lua'), 'utf8');
 
 /** The script's replies: stale, applied, and applied as a write whose expiry had already passed. */
 const APPLIED = 1;
@@ -52,6 +55,7 @@ export class RedisTaskProjection extends TaskProjection {
     this.terminalTtlMs = projectionConfig.terminalTtlSeconds === undefined ? undefined : projectionConfig.terminalTtlSeconds * 1000;
     // Loaded once per connection: ioredis sends EVALSHA, and the script body only after NOSCRIPT.
     redis.client.defineCommand('applyTaskEvent', { numberOfKeys: 1, lua: APPLY_SCRIPT });
+    redis.client.defineCommand('readTaskWithin', { numberOfKeys: 1, lua: READ_WITHIN_SCRIPT });
   }
 
   async applyBatch(events: readonly TaskEvent[]): Promise<ApplyResult> {
@@ -124,21 +128,65 @@ export class RedisTaskProjection extends TaskProjection {
     return storedTask(reply);
   }
 
-  async getMany(taskIds: readonly string[]): Promise<(StoredTask | null)[]> {
-    let replies: (Buffer | null)[][];
+  /**
+   * Round trip 1 reads every task with read-task-within.lua, which answers a value only if it is
+   * at most its share of the budget (budget / ids): when all are, so is their sum, and that is the
+   * answer. Round trip 2, only when some were over: HMGETs of those, in request order, as long as
+   * the sizes round trip 1 measured fit what the budget has left (the first one regardless when no
+   * task is answered yet); the rest are UNPROCESSED. Both read the generation read once. A value
+   * that changed between the two is answered as it is now if it still fits, otherwise it and those
+   * after it are UNPROCESSED, so the values answered never exceed the budget (but for that first).
+   */
+  async getMany(taskIds: readonly string[], budgetBytes: number): Promise<BatchReadTask[]> {
+    if (taskIds.length === 0) return [];
     try {
-      // One generation for the whole batch, so a flip meanwhile cannot mix two. The commands are
-      // issued in one tick, before any is awaited: auto-pipelining sends them as one write (one
-      // per master on a cluster), and as single-key commands they split across slots.
+      // One generation for the whole batch, so a flip meanwhile cannot mix two. The commands of a
+      // round trip are issued in one tick, before any is awaited: auto-pipelining sends them as one
+      // write (one per master on a cluster), and as single-key commands they split across slots.
       const generation = this.generations.currentGeneration();
       const client = this.redis.client;
-      replies = await Promise.all(taskIds.map((taskId) => client.hmgetBuffer(this.keys.task(generation, taskId), 'v', 'p', 'o')));
+      const allowance = Math.floor(budgetBytes / taskIds.length);
+      const replies = await Promise.all(taskIds.map((taskId) => client.readTaskWithinBuffer(this.keys.task(generation, taskId), allowance)));
+
+      const tasks: BatchReadTask[] = [];
+      const over: { index: number; size: number }[] = [];
+      let spent = 0;
+      replies.forEach(([value, partition, offset], index) => {
+        if (typeof value === 'number') {
+          over.push({ index, size: value });
+          tasks.push(UNPROCESSED);
+        } else {
+          tasks.push(value === null ? null : { value, version: `${partition?.toString()}-${offset?.toString()}` });
+          spent += value?.length ?? 0;
+        }
+      });
+      if (over.length === 0) return tasks;
+
+      let answered = tasks.some((task) => task !== null && task !== UNPROCESSED);
+      let planned = spent;
+      const fetch: number[] = [];
+      for (const { index, size } of over) {
+        if (answered && planned + size > budgetBytes) break;
+        fetch.push(index);
+        planned += size;
+        answered = true;
+      }
+      const fetched = await Promise.all(fetch.map((index) => client.hmgetBuffer(this.keys.task(generation, taskIds[index]), 'v', 'p', 'o')));
+      answered = tasks.some((task) => task !== null && task !== UNPROCESSED);
+      for (let i = 0; i < fetch.length; i++) {
+        const task = storedTask(fetched[i]);
+        if (task !== null && answered && spent + task.value.length > budgetBytes) break;
+        tasks[fetch[i]] = task;
+        if (task === null) continue;
+        spent += task.value.length;
+        answered = true;
+      }
+      return tasks;
     } catch (error) {
       if (error instanceof ProjectionUnavailableError) throw error;
       this.metrics.redisCommandErrors.inc({ operation: 'read' });
       throw new ProjectionUnavailableError(error);
     }
-    return replies.map(storedTask);
   }
 }
 

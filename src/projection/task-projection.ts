@@ -1,6 +1,12 @@
 import { StoredTask } from './stored-task.js';
 import { TaskEvent } from './task-event.js';
 
+/** A task of a batch read left out because the answer's byte budget was spent: to be asked for again. */
+export const UNPROCESSED = Symbol('unprocessed');
+
+/** A task of a batch read: the stored task, null when it is not there, or `UNPROCESSED`. */
+export type BatchReadTask = StoredTask | null | typeof UNPROCESSED;
+
 export interface ApplyResult {
   /** Events that changed the projection (per generation written). */
   readonly applied: number;
@@ -27,8 +33,12 @@ export abstract class TaskProjection {
   abstract get(taskId: string): Promise<StoredTask | null>;
 
   /**
-   * The stored tasks of `taskIds`, in their order (null where one was never seen or was deleted),
-   * in one round trip, all read from the same generation.
+   * The stored tasks of `taskIds` (each once), in their order, all read from the same generation:
+   * null where one was never seen, was deleted or expired, and `UNPROCESSED` where its value did
+   * not fit the answer's budget. The values answered add up to at most `budgetBytes`, except that
+   * the first task found is always answered (so that asking again for the unprocessed ids always
+   * makes progress). One round trip when every value is at most its share of the budget
+   * (`budgetBytes / taskIds.length`), two otherwise.
    */
-  abstract getMany(taskIds: readonly string[]): Promise<(StoredTask | null)[]>;
+  abstract getMany(taskIds: readonly string[], budgetBytes: number): Promise<BatchReadTask[]>;
 }

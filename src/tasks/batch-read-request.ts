@@ -5,6 +5,15 @@ import { InvalidBatchReadError } from './invalid-batch-read.error.js';
 export const MAX_BATCH_READ_IDS = 1000;
 
 /**
+ * The most bytes of task values one batch read answers with (the ids and punctuation around them
+ * come on top: under 140 KB for 1,000 ids of 128 characters). Tasks past it are answered as
+ * `unprocessed`, to be asked for again. A value is at most 1 MiB (MAX_VALUE_BYTES), so the first
+ * task found always fits; the budget bounds what one request holds in Redis's output buffer and in
+ * the service, whatever the tasks' sizes.
+ */
+export const BATCH_READ_ANSWER_BUDGET_BYTES = 16 * 1024 * 1024;
+
+/**
  * The largest batch read body accepted. The largest compact one (1,000 ids of 128 characters) is
  * about 131,000 bytes; twice that leaves room for whitespace.
  */
