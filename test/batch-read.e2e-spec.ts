@@ -7,7 +7,7 @@ import { Cluster, Redis } from 'ioredis';
 import { createApp } from '../src/app.factory.js';
 import { AppConfig } from '../src/config/app-config.js';
 import { TaskCacheMetrics } from '../src/metrics/task-cache-metrics.js';
-import { BATCH_READ_BODY_LIMIT_BYTES, MAX_BATCH_READ_IDS } from '../src/tasks/batch-read-request.js';
+import { BATCH_READ_ANSWER_BUDGET_BYTES, BATCH_READ_BODY_LIMIT_BYTES, MAX_BATCH_READ_IDS } from '../src/tasks/batch-read-request.js';
 import { eventually } from './support/eventually.js';
 import { RawResponse, send } from './support/http-client.js';
 import { TEST_TOKEN, testConfig } from './support/infra.js';
@@ -30,13 +30,25 @@ const batch = (server: Server, body: unknown, headers: Record<string, string> = 
 
 const badRequest = (message: string) => ({ status: 400, message, instance: INSTANCE, retryable: false });
 
-/** HMGET calls Redis has served so far, over every master of a cluster. */
-async function hmgetCalls(client: Redis | Cluster): Promise<number> {
+/** Calls of `command` Redis has served so far, over every master of a cluster, those made by scripts included. */
+async function commandCalls(client: Redis | Cluster, command: string): Promise<number> {
   const nodes = client instanceof Cluster ? client.nodes('master') : [client];
   let calls = 0;
-  for (const node of nodes) calls += Number(/^cmdstat_hmget:calls=(\d+)/m.exec(await node.info('commandstats'))?.[1] ?? 0);
+  for (const node of nodes) calls += Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(await node.info('commandstats'))?.[1] ?? 0);
   return calls;
 }
+
+/**
+ * Reads by read-task-within.lua (the only caller of HSTRLEN) and HMGETs of their own (Redis counts
+ * the script's HMGET too, one per script call) since `before`.
+ */
+async function readCalls(client: Redis | Cluster, before?: { scripted: number; hmget: number }) {
+  const scripted = await commandCalls(client, 'hstrlen');
+  const hmget = (await commandCalls(client, 'hmget')) - scripted;
+  return before === undefined ? { scripted, hmget } : { scripted: scripted - before.scripted, hmget: hmget - before.hmget };
+}
+
+type BatchAnswer = { tasks: Record<string, unknown>; missing: string[]; unprocessed: string[] };
 
 /** Forwards to Redis with `delayMs` added each way per chunk, in order: a far Redis, whose round trips are visible. */
 class SlowLink {
@@ -122,7 +134,7 @@ describe('POST /api/tasks/batch on real Kafka and Redis', () => {
         single.get('batch-1')!,
         Buffer.from(',"ns:batch.2_b-c":'),
         single.get('ns:batch.2_b-c')!,
-        Buffer.from('},"missing":["nope-1","nope-2"]}'),
+        Buffer.from('},"missing":["nope-1","nope-2"],"unprocessed":[]}'),
       ]);
       expect(response.body.toString()).toBe(expected.toString());
       expect(response.body.equals(expected)).toBe(true);
@@ -134,7 +146,7 @@ describe('POST /api/tasks/batch on real Kafka and Redis', () => {
         Authorization: `Bearer ${TEST_TOKEN}`,
       });
       expect(response.status).toBe(200);
-      const body = JSON.parse(response.body.toString()) as { tasks: Record<string, unknown>; missing: string[] };
+      const body = JSON.parse(response.body.toString()) as BatchAnswer;
       expect(Object.keys(body.tasks)).toEqual(['__proto__', 'constructor']);
       expect(Object.hasOwn(body.tasks, '__proto__')).toBe(true);
       expect(body.tasks.constructor).toEqual(JSON.parse(single.get('constructor')!.toString()));
@@ -143,7 +155,7 @@ describe('POST /api/tasks/batch on real Kafka and Redis', () => {
 
     it('answers an empty list with empty results', async () => {
       const response = await batch(server, { taskIds: [] });
-      expect([response.status, response.body.toString()]).toEqual([200, '{"tasks":{},"missing":[]}']);
+      expect([response.status, response.body.toString()]).toEqual([200, '{"tasks":{},"missing":[],"unprocessed":[]}']);
     });
 
     it(`reads ${MAX_BATCH_READ_IDS} ids of 128 characters in a body under the limit`, async () => {
@@ -152,19 +164,20 @@ describe('POST /api/tasks/batch on real Kafka and Redis', () => {
       expect(body.length).toBeLessThan(BATCH_READ_BODY_LIMIT_BYTES);
       const response = await batch(server, body);
       expect(response.status).toBe(200);
-      const answer = response.json as { tasks: Record<string, unknown>; missing: string[] };
+      const answer = response.json as BatchAnswer;
       expect(Object.keys(answer.tasks)).toEqual(FOUND);
       expect(answer.missing).toEqual(taskIds.slice(FOUND.length));
+      expect(answer.unprocessed).toEqual([]);
     });
 
-    it('issues one HMGET per distinct id, all in one round trip', async () => {
+    it('reads each distinct id with one script call, and nothing more when every task fits its share: one round trip', async () => {
       const taskIds = [...FOUND, ...Array.from({ length: 95 }, (_, i) => `absent-${i}`)];
-      const before = await hmgetCalls(redis);
+      const before = await readCalls(redis);
       expect((await batch(server, { taskIds: [...taskIds, ...taskIds] })).status).toBe(200);
-      const calls = (await hmgetCalls(redis)) - before;
-      // The instance's own generation-pointer check (an HMGET every few seconds) may fall in between.
-      expect(calls).toBeGreaterThanOrEqual(taskIds.length);
-      expect(calls).toBeLessThanOrEqual(taskIds.length + 2);
+      const calls = await readCalls(redis, before);
+      expect(calls.scripted).toBe(taskIds.length);
+      // No second round trip. The instance's own generation-pointer check (an HMGET every few seconds) may fall in between.
+      expect(calls.hmget).toBeLessThanOrEqual(2);
     });
   });
 
@@ -223,6 +236,83 @@ describe('POST /api/tasks/batch on real Kafka and Redis', () => {
       const bucket = (le: number) => sizes.find((value) => value.metricName === 'taskcache_batch_read_size_bucket' && value.labels.le === le)?.value;
       // Five valid reads: 4 ids, 3, none, 1,000 and 100; so one at most 1, four at most 100.
       expect([bucket(1), bucket(100), bucket(1000)]).toEqual([1, 4, 5]);
+      const { values: unprocessed } = await metrics.batchReadUnprocessed.get();
+      expect(unprocessed).toEqual([expect.objectContaining({ value: 0 })]);
+    });
+  });
+
+  describe('an answer past its budget', () => {
+    // 40 tasks of about 600 KiB: 24 MiB asked for, 16 MiB answered. Each is over its share of the
+    // budget (16 MiB / 42 ids), so round trip 1 measures them and round trip 2 fetches those that fit.
+    const LARGE = Array.from({ length: 40 }, (_, i) => `large-${i}`);
+    const PAD = 600 * 1024;
+    const large = new Map<string, Buffer>();
+
+    beforeAll(async () => {
+      // One event per request: a record batch of several would pass the broker's 1 MB default.
+      for (const taskId of LARGE) await kafka.sendOne(config.kafka.topic, { key: taskId, value: sampleTaskBytes(taskId, 1, { outputData: { pad: 'p'.repeat(PAD) } }) });
+      for (const taskId of LARGE) {
+        const response = await eventually(`${taskId} to be served`, async () => {
+          const read = await send(server, 'get', `/api/tasks/${taskId}`, AUTH);
+          return read.status === 200 && read;
+        });
+        large.set(taskId, response.body);
+      }
+    });
+
+    it('answers the large tasks in request order up to the budget, the rest as unprocessed; the small ones fit in round trip 1', async () => {
+      const metrics = app.get(TaskCacheMetrics);
+      const taskIds = [...LARGE, 'nope-1', 'batch-3'];
+      const before = await readCalls(redis);
+      const response = await batch(server, { taskIds });
+      const calls = await readCalls(redis, before);
+      expect(response.status).toBe(200);
+      const answer = response.json as BatchAnswer;
+
+      const size = large.get(LARGE[0])!.length;
+      const fitting = Math.floor((BATCH_READ_ANSWER_BUDGET_BYTES - single.get('batch-3')!.length) / size);
+      expect(size).toBeGreaterThan(PAD);
+      expect(fitting).toBeGreaterThan(20);
+      expect(fitting).toBeLessThan(LARGE.length);
+      expect(Object.keys(answer.tasks)).toEqual([...LARGE.slice(0, fitting), 'batch-3']);
+      expect(answer.missing).toEqual(['nope-1']);
+      expect(answer.unprocessed).toEqual(LARGE.slice(fitting));
+      // The tasks' bytes, as the single read serves them, in at most the budget.
+      const expected = Buffer.concat([
+        Buffer.from('{"tasks":{'),
+        ...[...LARGE.slice(0, fitting), 'batch-3'].flatMap((taskId, i) => [Buffer.from(`${i === 0 ? '' : ','}${JSON.stringify(taskId)}:`), large.get(taskId) ?? single.get(taskId)!]),
+        Buffer.from(`},"missing":["nope-1"],"unprocessed":${JSON.stringify(LARGE.slice(fitting))}}`),
+      ]);
+      expect(response.body.equals(expected)).toBe(true);
+      expect(fitting * size + single.get('batch-3')!.length).toBeLessThanOrEqual(BATCH_READ_ANSWER_BUDGET_BYTES);
+      // Round trip 1: a script call per id; round trip 2: an HMGET per large task answered (the pointer check aside).
+      expect(calls.scripted).toBe(taskIds.length);
+      expect(calls.hmget).toBeGreaterThanOrEqual(fitting);
+      expect(calls.hmget).toBeLessThanOrEqual(fitting + 2);
+      const { values } = await metrics.batchReadUnprocessed.get();
+      expect(values).toEqual([expect.objectContaining({ value: LARGE.length - fitting })]);
+
+      // Asked for again, the unprocessed ones are answered, with the same bytes.
+      const again = await batch(server, { taskIds: answer.unprocessed });
+      expect(again.status).toBe(200);
+      const rest = again.json as BatchAnswer;
+      expect([Object.keys(rest.tasks), rest.missing, rest.unprocessed]).toEqual([answer.unprocessed, [], []]);
+      const restExpected = Buffer.concat([
+        Buffer.from('{"tasks":{'),
+        ...answer.unprocessed.flatMap((taskId, i) => [Buffer.from(`${i === 0 ? '' : ','}${JSON.stringify(taskId)}:`), large.get(taskId)!]),
+        Buffer.from('},"missing":[],"unprocessed":[]}'),
+      ]);
+      expect(again.body.equals(restExpected)).toBe(true);
+    });
+
+    it('answers a large task asked for alone in one round trip: its share is the whole budget', async () => {
+      const before = await readCalls(redis);
+      const response = await batch(server, { taskIds: [LARGE[0]] });
+      const calls = await readCalls(redis, before);
+      expect(response.status).toBe(200);
+      expect(calls.scripted).toBe(1);
+      expect(calls.hmget).toBeLessThanOrEqual(2);
+      expect(response.body.equals(Buffer.concat([Buffer.from(`{"tasks":{"${LARGE[0]}":`), large.get(LARGE[0])!, Buffer.from('},"missing":[],"unprocessed":[]}')]))).toBe(true);
     });
   });
 });

@@ -171,7 +171,8 @@ describe('the OpenAPI document against real responses', () => {
     it('200 with the tasks found and the ids missing', async () => {
       const response = await postBatch(server, JSON.stringify({ taskIds: [TASK_ID, 'no-such-task'] }));
       expect(response.status).toBe(200);
-      expect(Object.keys((response.json as { tasks: object }).tasks)).toEqual([TASK_ID]);
+      const answer = response.json as { tasks: object; missing: string[]; unprocessed: string[] };
+      expect([Object.keys(answer.tasks), answer.missing, answer.unprocessed]).toEqual([[TASK_ID], ['no-such-task'], []]);
     });
 
     it('400 for a malformed body or a bad taskId, 401 without a token', async () => {
@@ -267,6 +268,13 @@ describe('the OpenAPI document against real responses', () => {
       }
       const mistyped = Buffer.from(JSON.stringify({ ...(task.json as object), retryCount: '0', inputData: [] }));
       expect(contract.problems('get', `/tasks/${TASK_ID}`, { ...task, body: mistyped })).toHaveLength(2);
+    });
+
+    it('fails a batch answer without its unprocessed ids, or with one that is not a taskId', () => {
+      const answer = (body: object) => ({ status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(body)) });
+      expect(contract.problems('post', '/api/tasks/batch', answer({ tasks: {}, missing: [], unprocessed: ['a'] }))).toEqual([]);
+      expect(contract.problems('post', '/api/tasks/batch', answer({ tasks: {}, missing: [] })).length).toBeGreaterThan(0);
+      expect(contract.problems('post', '/api/tasks/batch', answer({ tasks: {}, missing: [], unprocessed: ['bad id'] })).length).toBeGreaterThan(0);
     });
 
     it('fails a missing or malformed ETag, another Content-Type, an error body without its fields, and an undocumented status', () => {
