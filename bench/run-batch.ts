@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   log(`results: ${written.json}, ${written.summary}`);
 }
 
-/** A batch read of `ids` plus a missing id and a duplicate answers each task's produced bytes, and the missing one. */
+/** A batch read of `ids` plus a missing id and a duplicate answers each task's produced bytes, the missing one, and nothing unprocessed. */
 async function checkBatchAnswer(baseUrl: string, ids: string[], expected: Map<string, Buffer>): Promise<void> {
   const taskIds = [...ids, 'bench-no-such-task', ids[0]];
   const response = await fetch(new URL(BATCH_PATH, baseUrl), {
@@ -141,7 +141,7 @@ async function checkBatchAnswer(baseUrl: string, ids: string[], expected: Map<st
   const want = Buffer.concat([
     Buffer.from('{"tasks":{'),
     ...ids.flatMap((taskId, index) => [Buffer.from(`${index === 0 ? '' : ','}${JSON.stringify(taskId)}:`), expected.get(taskId)!]),
-    Buffer.from('},"missing":["bench-no-such-task"]}'),
+    Buffer.from('},"missing":["bench-no-such-task"],"unprocessed":[]}'),
   ]);
   assertCorrect(body.equals(want), 'a batch read answered other bytes than the produced tasks and the missing id');
   const anonymous = await fetch(new URL(BATCH_PATH, baseUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"taskIds":[]}' });
