@@ -17,6 +17,7 @@ export type DomainErrorCode =
   | 'TASK_NOT_FOUND'
   | 'INVALID_TASK_ID'
   | 'INVALID_BATCH_READ'
+  | 'TOO_MANY_WATCHES'
   // ingest (events; each starts the x-dlq-reason header of a dead letter)
   | 'VALUE_TOO_LARGE'
   | 'INVALID_JSON'

@@ -11,6 +11,11 @@ export abstract class HttpConfig {
    * otherwise a request sent on a connection the service is closing at that moment fails.
    */
   abstract readonly keepAliveTimeoutMs: number;
+  /**
+   * How many watches (reads with `Prefer: wait`) the instance holds at once (WATCH_MAX_HELD); one
+   * more is answered 503, retryable. Each holds a connection, so a file descriptor.
+   */
+  abstract readonly maxHeldWatches: number;
 }
 
 export abstract class KafkaConfig {

@@ -74,7 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { auth: checkAu
   const cluster = parsed.REDIS_CLUSTER_NODES === undefined ? undefined : redisCluster(parsed, raw.REDIS_URL !== undefined);
 
   return {
-    http: { port: parsed.PORT, missingTaskStatus: parsed.READ_MISSING_TASK_STATUS, keepAliveTimeoutMs: parsed.HTTP_KEEP_ALIVE_TIMEOUT_MS },
+    http: { port: parsed.PORT, missingTaskStatus: parsed.READ_MISSING_TASK_STATUS, keepAliveTimeoutMs: parsed.HTTP_KEEP_ALIVE_TIMEOUT_MS, maxHeldWatches: parsed.WATCH_MAX_HELD },
     kafka: {
       brokers: list(parsed.KAFKA_BROKERS),
       clientId: parsed.KAFKA_CLIENT_ID,

@@ -26,6 +26,7 @@ const DOMAIN_ERRORS = {
   TOKEN_EXPIRED: { status: 401, error: 'EXPIRED_TOKEN' },
   INVALID_CREDENTIALS: { status: 401 },
   PROJECTION_UNAVAILABLE: { status: 503, message: 'Task store unavailable; retry later' },
+  TOO_MANY_WATCHES: { status: 503, message: 'This instance holds its limit of watches; retry later, or read without Prefer: wait' },
   CONFIG_INVALID: null,
   VALUE_TOO_LARGE: null,
   INVALID_JSON: null,

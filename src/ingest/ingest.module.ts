@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { RedisTaskChangeNotifier } from '../changes/redis-task-change-notifier.js';
+import { TaskChangeNotifier } from '../changes/task-change-notifier.js';
 import { ProjectionModule } from '../projection/projection.module.js';
 import { DeadLetterPublisher } from './dead-letter-publisher.js';
 import { IngestService } from './ingest.service.js';
@@ -14,6 +16,7 @@ import { TaskEventDecoder } from './task-event-decoder.js';
     IngestService,
     TaskEventConsumer,
     { provide: DeadLetterPublisher, useClass: KafkaDeadLetterPublisher },
+    { provide: TaskChangeNotifier, useClass: RedisTaskChangeNotifier },
   ],
 })
 export class IngestModule {}

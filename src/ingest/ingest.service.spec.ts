@@ -8,6 +8,7 @@ import { ProjectionUnavailableError } from '../projection/projection-unavailable
 import { StoredTask } from '../projection/stored-task.js';
 import { TaskEvent } from '../projection/task-event.js';
 import { ApplyResult, BatchReadTask, TaskProjection } from '../projection/task-projection.js';
+import { TaskChangeNotifier } from '../changes/task-change-notifier.js';
 import { DeadLetter } from './dead-letter.js';
 import { DeadLetterPublisher } from './dead-letter-publisher.js';
 import { IngestService } from './ingest.service.js';
@@ -24,7 +25,7 @@ class FakeProjection extends TaskProjection {
       this.failures -= 1;
       throw new ProjectionUnavailableError(new Error('connect ECONNREFUSED'));
     }
-    return { applied: events.length, stale: 0, retained: 0, expiredOnArrival: 0 };
+    return { applied: events.length, stale: 0, retained: 0, expiredOnArrival: 0, changed: [...new Set(events.map((event) => event.taskId))] };
   }
 
   async get(): Promise<StoredTask | null> {
@@ -242,6 +243,21 @@ describe('IngestService', () => {
     expect(deadLetters.calls).toHaveLength(0);
   });
 
+  it('announces the tasks each applied slice changed, once per slice, and nothing for the attempts that failed', async () => {
+    const notified: string[][] = [];
+    const changes = new (class extends TaskChangeNotifier {
+      notify(taskIds: readonly string[]): void {
+        notified.push([...taskIds]);
+      }
+    })();
+    service = new IngestService(new TaskEventDecoder(), projection, deadLetters, { retryInitialMs: 5, retryMaxMs: 20 }, new TaskCacheMetrics({}), changes);
+    projection.failures = 2;
+    await onFakeTime(service.handleBatch(payload([['a', valid('a', 1)], ['b', '{not json'], ['a', valid('a', 2)], ['c', valid('c', 1)]])));
+
+    expect(projection.calls).toHaveLength(3);
+    expect(notified).toEqual([['a', 'c']]);
+  });
+
   it('logs every line about an event or a batch with its topic, partition and offset as fields, and a failure under err', async () => {
     class FailingDecoder extends TaskEventDecoder {
       override decode(message: KafkaMessage, partition: number): TaskEvent {
@@ -354,7 +370,7 @@ describe('IngestService', () => {
         override async applyBatch(events: readonly TaskEvent[]): Promise<ApplyResult> {
           lagWhileApplying = await valueOf(metrics, 'taskcache_consumer_lag_messages', { topic: 'tasks', partition: 2 });
           await held;
-          return { applied: events.length - 1, stale: 1, retained: 1, expiredOnArrival: 0 };
+          return { applied: events.length - 1, stale: 1, retained: 1, expiredOnArrival: 0, changed: [] };
         }
       }
       service = new IngestService(new TaskEventDecoder(), new HeldProjection(), deadLetters, { retryInitialMs: 5, retryMaxMs: 20 }, metrics);

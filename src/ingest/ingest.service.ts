@@ -6,6 +6,7 @@ import { IngestConfig } from '../config/app-config.js';
 import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import type { TaskEvent } from '../projection/task-event.js';
 import { ApplyResult, TaskProjection } from '../projection/task-projection.js';
+import { NoTaskChangeNotifier, TaskChangeNotifier } from '../changes/task-change-notifier.js';
 import { DeadLetter } from './dead-letter.js';
 import { DeadLetterPublisher } from './dead-letter-publisher.js';
 import { InvalidTaskEventError } from './invalid-task-event.error.js';
@@ -40,6 +41,9 @@ const FAILURE_LOG_INTERVAL_MS = 10_000;
  * nothing more for this consumer until it succeeds, so an outage skips nothing. On shutdown the
  * retries stop and the batch is left uncommitted, to be consumed again.
  *
+ * Once a slice is applied, the tasks it changed are announced (`TaskChangeNotifier`) to the
+ * watches of every instance; not awaited, and not retried with the slice.
+ *
  * Metrics, all from the batch in hand (no round trip of their own): events consumed, applied and
  * stale, finished tasks written with an expiry or already expired; each valid event's freshness once applied (now minus its Kafka timestamp); the batch's
  * duration; and the partition's lag, from the batch's high watermark: the whole batch counts as
@@ -57,6 +61,7 @@ export class IngestService {
     private readonly deadLetters: DeadLetterPublisher,
     private readonly config: IngestConfig,
     private readonly metrics: TaskCacheMetrics = new TaskCacheMetrics({}),
+    private readonly changes: TaskChangeNotifier = new NoTaskChangeNotifier(),
   ) {}
 
   async handleBatch(payload: EachBatchPayload): Promise<void> {
@@ -78,7 +83,7 @@ export class IngestService {
     }
     await payload.heartbeat();
 
-    const applied: { -readonly [K in keyof ApplyResult]: ApplyResult[K] } = { applied: 0, stale: 0, retained: 0, expiredOnArrival: 0 };
+    const applied = { applied: 0, stale: 0, retained: 0, expiredOnArrival: 0 };
     for (let start = 0; start < events.length; start += APPLY_SLICE_EVENTS) {
       const slice = events.slice(start, start + APPLY_SLICE_EVENTS);
       let result: ApplyResult | undefined;
@@ -88,6 +93,7 @@ export class IngestService {
       applied.retained += result!.retained;
       applied.expiredOnArrival += result!.expiredOnArrival;
       this.recordApplied(slice, result!);
+      this.changes.notify(result!.changed);
       if (start + APPLY_SLICE_EVENTS < events.length) await payload.heartbeat();
     }
     if (letters.length > 0 && !(await this.untilDone('dead-letter topic', payload, () => this.deadLetters.publish(letters, () => payload.heartbeat())))) return;

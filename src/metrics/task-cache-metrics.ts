@@ -6,6 +6,14 @@ import { ReadLatencyHistogram } from './read-latency-histogram.js';
 /** Why a request was refused a token, or POST /api/token refused credentials (`reason` label). */
 export type AuthFailureReason = 'token_missing' | 'token_invalid' | 'token_expired' | 'invalid_credentials';
 
+/**
+ * How a watch (a read with `Prefer: wait`) ended (`outcome` label): changed (answered as soon as
+ * the task differed from the client's copy, at once or while held), unchanged (its wait ended),
+ * drained (released by a drain), abandoned (the client went away), failed (Redis could not be
+ * read), refused (the instance held its limit of watches).
+ */
+export type WatchOutcome = 'changed' | 'unchanged' | 'drained' | 'abandoned' | 'failed' | 'refused';
+
 /** What a Redis command was doing when it failed (`operation` label). */
 export type RedisOperation = 'read' | 'apply' | 'pointer';
 
@@ -41,6 +49,12 @@ export class TaskCacheMetrics {
   readonly batchReadDuration: Histogram<'status'>;
   readonly batchReadSize: Histogram;
   readonly batchReadUnprocessed: Counter;
+  readonly watchesHeld: Gauge;
+  readonly watches: Counter<'outcome'>;
+  readonly taskChangesPublished: Counter;
+  readonly taskChangePublishFailures: Counter;
+  readonly taskChangesReceived: Counter;
+  readonly taskChangeSubscriptions: Counter;
 
   readonly eventsConsumed: Counter;
   readonly eventsApplied: Counter;
@@ -85,6 +99,38 @@ export class TaskCacheMetrics {
     this.batchReadUnprocessed = new Counter({
       name: 'taskcache_batch_read_unprocessed_total',
       help: 'TaskIds a batch read answered as unprocessed, its answer budget (16 MiB of task values) spent, for the client to ask again',
+      registers,
+    });
+
+    this.watchesHeld = new Gauge({
+      name: 'taskcache_watches_held',
+      help: 'Reads with Prefer: wait held open on this instance, waiting for their task to change',
+      registers,
+    });
+    this.watches = new Counter({
+      name: 'taskcache_watches_total',
+      help: 'Reads with Prefer: wait and If-None-Match (watches), by how they ended: changed, unchanged (the wait ended), drained, abandoned (client gone), failed (Redis unreadable), refused (WATCH_MAX_HELD reached)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.taskChangesPublished = new Counter({
+      name: 'taskcache_task_changes_published_total',
+      help: 'TaskIds ingest announced as changed on the change channels (SPUBLISH), for the watches of every instance',
+      registers,
+    });
+    this.taskChangePublishFailures = new Counter({
+      name: 'taskcache_task_change_publish_failures_total',
+      help: 'TaskIds whose change could not be announced (Redis unreachable); watches of them see the change when their wait ends',
+      registers,
+    });
+    this.taskChangesReceived = new Counter({
+      name: 'taskcache_task_changes_received_total',
+      help: 'TaskIds received on the change channels, watched here or not',
+      registers,
+    });
+    this.taskChangeSubscriptions = new Counter({
+      name: 'taskcache_task_change_subscriptions_total',
+      help: 'Times a connection (re)subscribed to change channels: at start, after every reconnect or change of master; each re-checks every held watch against Redis',
       registers,
     });
 

@@ -65,6 +65,7 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
   private refreshAgain = false;
   private stopped = false;
   private readonly failureLog = new LogThrottle(10_000);
+  private readonly currentListeners: (() => void)[] = [];
 
   constructor(
     private readonly redis: RedisConnection,
@@ -113,6 +114,11 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
     return [...new Set([this.building, current, this.previous].filter((generation) => generation !== undefined))].sort((a, b) => b - a);
   }
 
+  /** Calls `listener` whenever the generation served changes (a rebuild's flip, or a rollback). */
+  onCurrentChange(listener: () => void): void {
+    this.currentListeners.push(listener);
+  }
+
   /** The pointer as this instance last read it, for the readiness body. */
   snapshot(): { current?: number; building?: number; previous?: number; rebuild?: RebuildSummary } {
     return { current: this.current, building: this.building, previous: this.previous, rebuild: this.rebuild };
@@ -158,12 +164,14 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
       this.logger.log(nextBuilding === undefined ? `no longer writing generation ${this.building}` : `rebuild under way: writing generation ${nextBuilding} too`);
     }
     if (this.current !== undefined && next !== this.current) this.logger.log(`serving generation ${next} (was ${this.current})`);
+    const changed = this.current !== undefined && next !== this.current;
     if (next !== this.current) this.currentSince = Date.now();
     this.current = next;
     this.building = nextBuilding;
     this.previous = generationOf(previous);
     this.rebuild = summaryOf(rebuild);
     this.readAt = startedAt;
+    if (changed) for (const listener of this.currentListeners) listener();
     await this.beat(client);
   }
 

@@ -64,6 +64,7 @@ export class RedisTaskProjection extends TaskProjection {
     let applied = 0;
     let retained = 0;
     let expiredOnArrival = 0;
+    const changed = new Set<string>();
     let generations: number[] = [];
     try {
       generations = this.generations.writeGenerations();
@@ -89,7 +90,9 @@ export class RedisTaskProjection extends TaskProjection {
         (await Promise.all(replies)).forEach((reply, index) => {
           if (reply === APPLIED_EXPIRED) expiredOnArrival += 1;
           else if (reply === APPLIED && expiries[index] > 0) retained += 1;
-          if (reply !== 0) applied += 1;
+          if (reply === 0) return;
+          applied += 1;
+          changed.add(latest[index].taskId);
         });
       }
       await this.redis.replicated();
@@ -98,7 +101,7 @@ export class RedisTaskProjection extends TaskProjection {
       this.metrics.redisCommandErrors.inc({ operation: 'apply' });
       throw new ProjectionUnavailableError(error);
     }
-    return { applied, stale: events.length * generations.length - applied, retained, expiredOnArrival };
+    return { applied, stale: events.length * generations.length - applied, retained, expiredOnArrival, changed: [...changed] };
   }
 
   /**

@@ -16,6 +16,8 @@ export interface ApplyResult {
   readonly retained: number;
   /** Applied events of finished tasks already past their retention: not written, only their version kept. */
   readonly expiredOnArrival: number;
+  /** The tasks whose stored version changed, each once (any generation written). */
+  readonly changed: readonly string[];
 }
 
 /**

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import type { DestinationStream } from 'pino';
 import { AppConfig } from '../config/app-config.js';
 import { ConfigModule } from '../config/config.module.js';
+import { NoTaskChangeNotifier, TaskChangeNotifier } from '../changes/task-change-notifier.js';
 import { DeadLetterPublisher } from '../ingest/dead-letter-publisher.js';
 import { IngestService } from '../ingest/ingest.service.js';
 import { KafkaDeadLetterPublisher } from '../ingest/kafka-dead-letter-publisher.js';
@@ -39,6 +40,8 @@ export class RebuildModule {
         TaskEventDecoder,
         IngestService,
         { provide: DeadLetterPublisher, useClass: KafkaDeadLetterPublisher },
+        // It writes a generation no instance serves yet: its flip, not its events, is what watches see.
+        { provide: TaskChangeNotifier, useClass: NoTaskChangeNotifier },
         RebuildPointer,
         InstanceRegistry,
         GenerationCleaner,

@@ -1,9 +1,11 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import { UnauthenticatedError } from '../auth/unauthenticated.error.js';
+import { DrainState } from '../lifecycle/drain-state.js';
 import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { TaskNotFoundError } from './task-not-found.error.js';
-import { etagMatches, TaskReadRoute, taskIdInPath } from './task-read.route.js';
+import { etagMatches, MAX_WAIT_SECONDS, TaskReadRoute, taskIdInPath, waitPreference } from './task-read.route.js';
+import { TaskWatchers } from './task-watchers.js';
 import { TasksService } from './tasks.service.js';
 
 describe('taskIdInPath', () => {
@@ -37,10 +39,33 @@ describe('etagMatches', () => {
   });
 });
 
-const HTTP = { port: 8080, missingTaskStatus: 404, keepAliveTimeoutMs: 65000 } as const;
+describe('waitPreference', () => {
+  it.each([
+    ['wait=30', 30],
+    ['WAIT=5', 5],
+    ['wait = 7', 7],
+    ['wait="12"', 12],
+    ['respond-async, wait=10', 10],
+    ['wait=10;foo=bar', 10],
+    ['handling=lenient, wait=3, wait=9', 3],
+    ['wait=61', MAX_WAIT_SECONDS],
+    ['wait=999999999', MAX_WAIT_SECONDS],
+  ])('takes %s as %d seconds', (prefer, seconds) => {
+    expect(waitPreference(prefer)).toBe(seconds);
+  });
+
+  it.each(['', 'return=minimal', 'wait', 'wait=', 'wait=-1', 'wait=1.5', 'wait=abc', 'wait=0', 'wait=1e3', 'wait=9999999999', 'waits=5', '__proto__=5', 'wait=\u0000'])(
+    'ignores %j (no wait)',
+    (prefer) => {
+      expect(waitPreference(prefer)).toBe(0);
+    },
+  );
+});
+
+const HTTP = { port: 8080, missingTaskStatus: 404, keepAliveTimeoutMs: 65000, maxHeldWatches: 20000 } as const;
 
 describe('TaskReadRoute.handle', () => {
-  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, HTTP, new TaskCacheMetrics({}));
+  const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, {} as TaskWatchers, new DrainState(), HTTP, new TaskCacheMetrics({}));
   const request = (method: string, url: string) => ({ method, url, headers: {} }) as IncomingMessage;
 
   it('leaves other methods and paths untouched for the framework', () => {
@@ -83,7 +108,7 @@ describe('TaskReadRoute metrics', () => {
 
   it('observes each read by route and status when metrics are served', async () => {
     const metrics = new TaskCacheMetrics({ port: 0 });
-    const route = new TaskReadRoute(verifier, tasks, HTTP, metrics);
+    const route = new TaskReadRoute(verifier, tasks, {} as TaskWatchers, new DrainState(), HTTP, metrics);
     expect(await read(route, '/tasks/known')).toBe(200);
     expect(await read(route, '/tasks/known')).toBe(200);
     expect(await read(route, '/api/tasks/missing')).toBe(404);
@@ -94,7 +119,7 @@ describe('TaskReadRoute metrics', () => {
 
   it('records nothing when metrics are not served', async () => {
     const metrics = new TaskCacheMetrics({});
-    const route = new TaskReadRoute(verifier, tasks, HTTP, metrics);
+    const route = new TaskReadRoute(verifier, tasks, {} as TaskWatchers, new DrainState(), HTTP, metrics);
     expect(await read(route, '/tasks/known')).toBe(200);
     expect(await counts(metrics)).toEqual({});
   });

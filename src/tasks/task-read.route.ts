@@ -4,15 +4,21 @@ import { TokenVerifier } from '../auth/token-verifier.js';
 import { HttpConfig } from '../config/app-config.js';
 import { FrontRoute } from '../http/front-route.js';
 import { sendErrorResponse } from '../http/send-error-response.js';
+import { DrainState } from '../lifecycle/drain-state.js';
 import { READ_ROUTES, ReadLatencyHistogram, ReadRoute } from '../metrics/read-latency-histogram.js';
 import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
+import { StoredTask } from '../projection/stored-task.js';
+import { isValidTaskId } from '../projection/task-id.js';
 import { InvalidTaskIdError } from './invalid-task-id.error.js';
 import { TaskNotFoundError } from './task-not-found.error.js';
+import { TaskWatchers, WatchAnswer } from './task-watchers.js';
 import { TasksService } from './tasks.service.js';
 
 const TASKS = '/tasks/';
 const API_TASKS = '/api/tasks/';
 const [TASKS_ROUTE, API_TASKS_ROUTE] = READ_ROUTES;
+/** The longest wait a watch is held for; a longer `Prefer: wait` is cut to it. */
+export const MAX_WAIT_SECONDS = 60;
 
 /**
  * GET (and HEAD) /tasks/:taskId and /api/tasks/:taskId, the hot path, as a front route (mounted in
@@ -20,6 +26,13 @@ const [TASKS_ROUTE, API_TASKS_ROUTE] = READ_ROUTES;
  * one Redis round trip, and the stored bytes written as they are, with an ETag from their version.
  * A missing (or deleted) task is a 404 ErrorResponse, or a bare 204 when so configured. With
  * metrics on, every read is observed by route and status, timed from here to its response written.
+ *
+ * A read with `Prefer: wait=N` (RFC 7240) is a watch: it is held until the task differs from the
+ * client's copy, named by If-None-Match (no If-None-Match: the client has none, the task being
+ * missing), for at most N seconds (MAX_WAIT_SECONDS at most), then answered as an ordinary read would
+ * be at that moment, with `Preference-Applied: wait=N`. Watches are held by `TaskWatchers`, and
+ * are not observed by the read histogram (their time is the task's, not the service's). A
+ * draining instance holds none: it answers at once.
  */
 @Injectable()
 export class TaskReadRoute implements FrontRoute {
@@ -30,6 +43,8 @@ export class TaskReadRoute implements FrontRoute {
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly tasks: TasksService,
+    private readonly watchers: TaskWatchers,
+    private readonly drain: DrainState,
     config: HttpConfig,
     metrics: TaskCacheMetrics,
   ) {
@@ -49,39 +64,117 @@ export class TaskReadRoute implements FrontRoute {
     return true;
   }
 
-  /** `respond`, timed and observed by route and status. */
+  /** `respond`, timed and observed by route and status; a watch is not. */
   private async respondObserved(req: IncomingMessage, res: ServerResponse, rawTaskId: string, url: string, readDuration: ReadLatencyHistogram): Promise<void> {
     const started = performance.now();
     const status = await this.respond(req, res, rawTaskId);
+    if (status === HELD) return;
     const route: ReadRoute = url.startsWith(TASKS) ? TASKS_ROUTE : API_TASKS_ROUTE;
     readDuration.observe(route, status, (performance.now() - started) / 1000);
   }
 
-  /** Answers the read; resolves with the status answered, never rejects. */
-  private async respond(req: IncomingMessage, res: ServerResponse, rawTaskId: string): Promise<number> {
+  /** Answers the read, or holds it as a watch (HELD); resolves with the status answered, never rejects. */
+  private async respond(req: IncomingMessage, res: ServerResponse, rawTaskId: string): Promise<number | typeof HELD> {
     try {
       await this.verifier.verifyRequest(req.headers);
-      const task = await this.tasks.getTask(decodePathSegment(rawTaskId));
-      const etag = `"${task.version}"`;
-      const ifNoneMatch = req.headers['if-none-match'];
-      if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) {
-        res.writeHead(304, ['ETag', etag]);
-        res.end();
-        return 304;
+      const taskId = decodePathSegment(rawTaskId);
+      const prefer = req.headers.prefer;
+      if (prefer !== undefined && !this.drain.draining) {
+        const waitSeconds = waitPreference(Array.isArray(prefer) ? prefer.join(',') : prefer);
+        if (waitSeconds > 0) {
+          this.watch(req, res, taskId, waitSeconds);
+          return HELD;
+        }
       }
-      res.writeHead(200, ['Content-Type', 'application/json', 'Content-Length', String(task.value.length), 'ETag', etag]);
-      res.end(task.value);
-      return 200;
+      return this.answerTask(res, await this.tasks.getTask(taskId), req.headers['if-none-match']);
     } catch (error) {
-      if (error instanceof TaskNotFoundError && this.missingTaskAsNoContent) {
-        // Conductor OSS before 3.21.20 answered so, and its SDK resolves null for it.
-        res.writeHead(204);
-        res.end();
-        return 204;
-      }
+      if (error instanceof TaskNotFoundError) return this.answerMissing(req, res, error);
       return sendErrorResponse(req, res, error);
     }
   }
+
+  /** Holds the read until the task differs from the client's copy, or the wait ends. Throws on an invalid id or a full instance. */
+  private watch(req: IncomingMessage, res: ServerResponse, taskId: string, waitSeconds: number): void {
+    if (!isValidTaskId(taskId)) throw new InvalidTaskIdError();
+    const ifNoneMatch = req.headers['if-none-match'];
+    const unchanged =
+      ifNoneMatch === undefined ? (task: StoredTask | null) => task === null : (task: StoredTask | null) => task !== null && etagMatches(ifNoneMatch, etagOf(task));
+    const cancel = this.watchers.hold(taskId, waitSeconds * 1000, unchanged, (answer) => {
+      res.off('close', cancel);
+      // Held since before a drain began: the client must open its next connection elsewhere too.
+      if (this.drain.draining) res.setHeader('Connection', 'close');
+      this.answerWatch(req, res, taskId, ifNoneMatch, answer);
+    });
+    res.setHeader('Preference-Applied', `wait=${waitSeconds}`);
+    res.on('close', cancel);
+  }
+
+  private answerWatch(req: IncomingMessage, res: ServerResponse, taskId: string, ifNoneMatch: string | undefined, answer: WatchAnswer): void {
+    if (answer.kind === 'failed') {
+      sendErrorResponse(req, res, answer.error);
+    } else if (answer.kind === 'read') {
+      if (answer.task === null) this.answerMissing(req, res, new TaskNotFoundError(taskId));
+      else this.answerTask(res, answer.task, ifNoneMatch);
+    } else if (ifNoneMatch === undefined) {
+      this.answerMissing(req, res, new TaskNotFoundError(taskId));
+    } else {
+      // Released unread (a drain): the client's copy is still the latest seen.
+      const etag = firstEtag(ifNoneMatch);
+      res.writeHead(304, etag === undefined ? [] : ['ETag', etag]);
+      res.end();
+    }
+  }
+
+  /** The task, or 304 when the client's copy (If-None-Match) is it. */
+  private answerTask(res: ServerResponse, task: StoredTask, ifNoneMatch: string | undefined): number {
+    const etag = etagOf(task);
+    if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) {
+      res.writeHead(304, ['ETag', etag]);
+      res.end();
+      return 304;
+    }
+    res.writeHead(200, ['Content-Type', 'application/json', 'Content-Length', String(task.value.length), 'ETag', etag]);
+    res.end(task.value);
+    return 200;
+  }
+
+  private answerMissing(req: IncomingMessage, res: ServerResponse, error: TaskNotFoundError): number {
+    if (!this.missingTaskAsNoContent) return sendErrorResponse(req, res, error);
+    // Conductor OSS before 3.21.20 answered so, and its SDK resolves null for it.
+    res.writeHead(204);
+    res.end();
+    return 204;
+  }
+}
+
+/** What `respond` resolves with for a read it holds as a watch: not answered yet. */
+const HELD = Symbol('held');
+
+/** The strong ETag of a stored task: its version (partition-offset of the event stored). */
+function etagOf(task: StoredTask): string {
+  return `"${task.version}"`;
+}
+
+/**
+ * The seconds of a `wait` preference (RFC 7240: `Prefer: wait=30`, among other preferences,
+ * possibly quoted), capped at MAX_WAIT_SECONDS; 0 when there is none or it is not a number, a
+ * preference the server ignores.
+ */
+export function waitPreference(prefer: string): number {
+  for (const preference of prefer.split(',')) {
+    const [name, value] = preference.split(';', 1)[0].split('=', 2).map((part) => part.trim());
+    if (name.toLowerCase() !== 'wait' || value === undefined) continue;
+    const seconds = /^"?(\d{1,9})"?$/.exec(value)?.[1];
+    return seconds === undefined ? 0 : Math.min(Number(seconds), MAX_WAIT_SECONDS);
+  }
+  return 0;
+}
+
+/** The first entity tag If-None-Match names, strong form; undefined for `*`. */
+function firstEtag(ifNoneMatch: string): string | undefined {
+  const tag = ifNoneMatch.split(',', 1)[0].trim();
+  if (tag === '*' || tag === '') return undefined;
+  return tag.startsWith('W/') ? tag.slice(2) : tag;
 }
 
 /**
