@@ -188,6 +188,35 @@ describe('three instances behind HAProxy, sharing the source topic', () => {
     expect(pids.size).toBe(INSTANCES);
   });
 
+  it('holds watches (Prefer: wait) past the 5 s server timeout of HAProxy: answered on a change, or 304 when their wait ends, never a 504', async () => {
+    await allInstancesServing();
+    const [changing, unchanged] = [uniqueName('lb-watch-changing'), uniqueName('lb-watch-unchanged')];
+    await kafka.send(config.kafka.topic, [changing, unchanged].map((taskId) => ({ key: taskId, value: sampleTaskBytes(taskId, 0) })));
+    const etags = await Promise.all(
+      [changing, unchanged].map((taskId) =>
+        eventually(`${taskId} to be served through HAProxy`, async () => {
+          const read = await httpGet(`${haproxy.url}/tasks/${taskId}`, AUTH);
+          return read.status === 200 && read.headers.etag!;
+        }),
+      ),
+    );
+    const started = Date.now();
+    const [onChange, onTimeout] = [changing, unchanged].map((taskId, index) =>
+      httpGet(`${haproxy.url}/tasks/${taskId}`, { ...AUTH, 'If-None-Match': etags[index], Prefer: index === 0 ? 'wait=30' : 'wait=8' }).then((answer) => ({ ...answer, after: Date.now() - started })),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    await kafka.send(config.kafka.topic, [{ key: changing, value: sampleTaskBytes(changing, 1) }]);
+
+    const changed = await onChange;
+    expect([changed.status, changed.body]).toEqual([200, sampleTaskBytes(changing, 1).toString()]);
+    expect(changed.after).toBeGreaterThanOrEqual(6000);
+    expect(changed.after).toBeLessThan(16_000);
+    const timedOut = await onTimeout;
+    expect([timedOut.status, timedOut.headers.etag, timedOut.headers['preference-applied']]).toEqual([304, etags[1], 'wait=8']);
+    expect(timedOut.after).toBeGreaterThanOrEqual(7900);
+    expect(timedOut.after).toBeLessThan(12_000);
+  });
+
   it('fails no read and loses no event during a rolling restart (SIGTERM one instance at a time, start its replacement, wait until it is up and consuming)', async () => {
     await allInstancesServing();
     const stream = await seededStream('rolling');
