@@ -123,6 +123,24 @@ describe('the OpenAPI document against real responses', () => {
       }
     });
 
+    it('watches (Prefer: wait): 200 at once for a client behind, 304 and 404 with Preference-Applied when the wait ends, GET and HEAD under both paths', async () => {
+      const current = await read(server, 'get', `/api/tasks/${TASK_ID}`);
+      const each = (taskId: string, headers: Record<string, string>) =>
+        Promise.all(READ_PATHS(taskId).flatMap((path) => READ_METHODS.map(async (method) => {
+          const answer = await read(server, method, path, { ...AUTH, ...headers });
+          return [answer.status, answer.headers['preference-applied']];
+        })));
+      // Held at once, side by side: the waits run together.
+      const [behind, unchanged, missing] = await Promise.all([
+        each(TASK_ID, { 'If-None-Match': '"0-0"', Prefer: 'wait=1' }),
+        each(TASK_ID, { 'If-None-Match': current.headers.etag!, Prefer: 'wait=1' }),
+        each('openapi-never-there', { Prefer: 'wait=1' }),
+      ]);
+      expect(behind).toEqual(Array(4).fill([200, 'wait=1']));
+      expect(unchanged).toEqual(Array(4).fill([304, 'wait=1']));
+      expect(missing).toEqual(Array(4).fill([404, 'wait=1']));
+    });
+
     it('400 for a malformed taskId', async () => {
       for (const path of READ_PATHS('bad%20id')) {
         for (const method of READ_METHODS) expect((await read(server, method, path)).status).toBe(400);
@@ -282,6 +300,9 @@ describe('the OpenAPI document against real responses', () => {
       expect(contract.problems('get', `/tasks/${TASK_ID}`, { ...task, headers: withoutEtag })).toEqual([expect.stringContaining('header ETag is missing')]);
       expect(contract.problems('get', `/tasks/${TASK_ID}`, { ...task, headers: { ...task.headers, etag: etag.slice(1, -1) } })).toEqual([
         expect.stringContaining('header ETag must match pattern'),
+      ]);
+      expect(contract.problems('get', `/tasks/${TASK_ID}`, { ...task, headers: { ...task.headers, 'preference-applied': 'wait=soon' } })).toEqual([
+        expect.stringContaining('header Preference-Applied must match pattern'),
       ]);
       expect(contract.problems('get', `/tasks/${TASK_ID}`, { ...task, headers: { ...task.headers, 'content-type': 'text/html' } })).toEqual([
         expect.stringContaining('Content-Type text/html'),

@@ -12,6 +12,12 @@ const ETAG: HeaderObject = {
   schema: { type: 'string', pattern: '^"[0-9]+-[0-9]+"$' },
 };
 
+const PREFERENCE_APPLIED: HeaderObject = {
+  description: 'On the answer to a watch (a read with `Prefer: wait=N`) that was held or could have been: `wait=N`, the wait applied (N capped at 60).',
+  required: false,
+  schema: { type: 'string', pattern: '^wait=[0-9]+$' },
+};
+
 const CONTENT_LENGTH: HeaderObject = {
   description: 'The length of the body a GET would receive.',
   schema: { type: 'string', pattern: '^[0-9]+$' },
@@ -25,25 +31,32 @@ function responses(method: 'get' | 'head'): Record<string, ResponseObject> {
   const noBody = method === 'head' ? ' (no body: HEAD)' : '';
   return {
     '200': {
-      description: method === 'get' ? 'The task: its JSON exactly as it was produced to the source topic.' : 'The headers of the GET, without a body.',
-      headers: method === 'get' ? { ETag: ETAG } : { ETag: ETAG, 'Content-Length': CONTENT_LENGTH },
+      description: `${method === 'get' ? 'The task: its JSON exactly as it was produced to the source topic.' : 'The headers of the GET, without a body.'} For a watch: as soon as the task differs from If-None-Match (at once if it already does), or has appeared.`,
+      headers: method === 'get' ? { ETag: ETAG, 'Preference-Applied': PREFERENCE_APPLIED } : { ETag: ETAG, 'Content-Length': CONTENT_LENGTH, 'Preference-Applied': PREFERENCE_APPLIED },
       ...body(json(schemaRef(TASK_SCHEMA))),
     },
     '204': {
       description:
         'Only with READ_MISSING_TASK_STATUS=204 (Conductor OSS before 3.21.20): the task is not there (never seen, deleted, or expired by retention); no body. Otherwise that is a 404.',
     },
-    '304': { description: 'If-None-Match holds the current ETag: the task is unchanged; no body.', headers: { ETag: ETAG } },
+    '304': {
+      description: 'If-None-Match holds the current ETag: the task is unchanged; no body. For a watch: its wait ended, or the instance began to drain, with the task unchanged.',
+      headers: { ETag: ETAG, 'Preference-Applied': PREFERENCE_APPLIED },
+    },
     '400': { description: `Malformed taskId (${TASK_ID_RULE}, or broken percent-encoding)${noBody}.`, ...body(json(errorResponseSchema(400))) },
     '401': {
       description: `No token, or one that is not accepted${noBody}. \`error\` says which: EXPIRED_TOKEN for an expired JWT (fetch a new one), INVALID_TOKEN otherwise. Checked before the taskId.`,
       ...body(json(errorResponseSchema(401, { tokenError: true }))),
     },
     '404': {
-      description: `The task is not there, never seen, deleted or expired by retention${noBody}: \`Task not found for taskId: <id>\`. A 204 instead with READ_MISSING_TASK_STATUS=204.`,
+      description: `The task is not there, never seen, deleted or expired by retention${noBody}: \`Task not found for taskId: <id>\`. A 204 instead with READ_MISSING_TASK_STATUS=204. For a watch with If-None-Match: the task was deleted; without: its wait ended with the task still missing.`,
+      headers: { 'Preference-Applied': PREFERENCE_APPLIED },
       ...body(json(errorResponseSchema(404))),
     },
-    '503': { description: `The task store (Redis) is unreachable; \`retryable: true\`${noBody}.`, ...body(json(errorResponseSchema(503))) },
+    '503': {
+      description: `The task store (Redis) is unreachable, or, for a watch, the instance already holds WATCH_MAX_HELD watches; \`retryable: true\`${noBody}.`,
+      ...body(json(errorResponseSchema(503))),
+    },
   };
 }
 
@@ -69,6 +82,14 @@ function operation(method: 'get' | 'head', prefixed: boolean): OperationObject {
         required: false,
         description: 'An ETag of an earlier answer (or several, or `*`): a 304 without a body when the task is still that version.',
         schema: { type: 'string' },
+      },
+      {
+        name: 'Prefer',
+        in: 'header',
+        required: false,
+        description:
+          '`wait=N` (RFC 7240; N seconds, at most 60): a watch. The read is held until the task differs from If-None-Match (without If-None-Match: until a missing task appears), then answered 200 (or 404 if it was deleted) at once; when N seconds pass unchanged, it is answered as a plain read would be then (304, or 404). Answered at once when the task already differs. Other preferences, and a wait that is not a whole number, are ignored. A draining instance holds no watch and releases those it holds (304). Each held watch holds its connection; clients retry a 503 (the instance holds WATCH_MAX_HELD) after a pause.',
+        schema: { type: 'string', example: 'wait=30' },
       },
     ],
     responses: responses(method),
