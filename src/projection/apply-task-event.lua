@@ -17,7 +17,9 @@
 -- task replayed, or consumed late) is applied the same way: its value is never written, and the
 -- marker keeps older events out. Any other write stores its value, with its expiry (PEXPIREAT) or
 -- without one (PERSIST, so a task made permanent again by a later event loses an earlier expiry).
--- Returns 0 when stale, 1 when applied, 2 when applied as a write already expired.
+-- Returns 0 when stale, 1 when applied, 2 when applied as a write already expired, and 3 when the
+-- stored version is this very event (a redelivery, or a retried attempt Redis had carried out):
+-- stale too, but the task is at this event, which its watchers may not have been told.
 -- (Redis 7 replicates a script by its effects, so reading TIME before writing is allowed.)
 local stored = redis.call('HMGET', KEYS[1], 'p', 'o', 't')
 local partition = tonumber(ARGV[1])
@@ -27,7 +29,9 @@ local time = tonumber(ARGV[3])
 if stored[1] then
   local storedPartition = tonumber(stored[1])
   if storedPartition == partition then
-    if offset <= tonumber(stored[2]) then return 0 end
+    local storedOffset = tonumber(stored[2])
+    if offset == storedOffset then return 3 end
+    if offset < storedOffset then return 0 end
   else
     local storedTime = tonumber(stored[3])
     if time < storedTime or (time == storedTime and partition < storedPartition) then return 0 end

@@ -31,9 +31,13 @@ declare module 'ioredis' {
 const APPLY_SCRIPT = readFileSync(join(import.meta.dirname, 'apply-task-event.lua'), 'utf8');
 const READ_WITHIN_SCRIPT = readFileSync(join(import.meta.dirname, 'read-task-within.lua'), 'utf8');
 
-/** The script's replies: stale, applied, and applied as a write whose expiry had already passed. */
+/**
+ * The script's replies besides 0 (stale): applied, applied as a write whose expiry had already
+ * passed, and stale as the very event stored (applied by an earlier attempt, or redelivered).
+ */
 const APPLIED = 1;
 const APPLIED_EXPIRED = 2;
+const ALREADY_STORED = 3;
 
 /** `TaskProjection` on Redis: one hash per task per generation, "newer wins" in one Lua script. */
 @Injectable()
@@ -91,8 +95,11 @@ export class RedisTaskProjection extends TaskProjection {
           if (reply === APPLIED_EXPIRED) expiredOnArrival += 1;
           else if (reply === APPLIED && expiries[index] > 0) retained += 1;
           if (reply === 0) return;
-          applied += 1;
+          // An attempt that timed out may have been carried out: the retry finds its events stored,
+          // and announces them, since the failed attempt could not.
           changed.add(latest[index].taskId);
+          if (reply === ALREADY_STORED) return;
+          applied += 1;
         });
       }
       await this.redis.replicated();

@@ -16,7 +16,11 @@ export interface ApplyResult {
   readonly retained: number;
   /** Applied events of finished tasks already past their retention: not written, only their version kept. */
   readonly expiredOnArrival: number;
-  /** The tasks whose stored version changed, each once (any generation written). */
+  /**
+   * The tasks now at a version of this batch, each once (any generation written): those it changed,
+   * and those an earlier attempt at it (or an earlier delivery of it) had changed, whose change may
+   * not have been announced.
+   */
   readonly changed: readonly string[];
 }
 

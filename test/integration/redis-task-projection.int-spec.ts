@@ -61,10 +61,10 @@ afterAll(async () => {
 });
 
 describe('version comparison (apply-task-event.lua)', () => {
-  it('on one partition, a higher offset wins and a lower or equal one is stale', async () => {
-    expect(await projection.applyBatch([write('t', 0, 5)])).toEqual({ applied: 1, stale: 0, retained: 0, expiredOnArrival: 0 });
-    expect(await projection.applyBatch([write('t', 0, 4, 9999)])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0 });
-    expect(await projection.applyBatch([write('t', 0, 5, 9999, 'redelivered')])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0 });
+  it('on one partition, a higher offset wins and a lower or equal one is stale (the equal one, the stored event itself, reported as changed for its watchers)', async () => {
+    expect(await projection.applyBatch([write('t', 0, 5)])).toEqual({ applied: 1, stale: 0, retained: 0, expiredOnArrival: 0, changed: ['t'] });
+    expect(await projection.applyBatch([write('t', 0, 4, 9999)])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0, changed: [] });
+    expect(await projection.applyBatch([write('t', 0, 5, 9999, 'redelivered')])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0, changed: ['t'] });
     expect(await stored('t')).toBe(bodyOf(write('t', 0, 5)));
     await projection.applyBatch([write('t', 0, 6, 1)]);
     expect(await stored('t')).toBe(bodyOf(write('t', 0, 6, 1)));
@@ -92,7 +92,7 @@ describe('version comparison (apply-task-event.lua)', () => {
     expect(await stored('a')).toBe(bodyOf(newer));
 
     await projection.applyBatch([write('b', 1, 3, 2000)]);
-    expect(await projection.applyBatch([write('b', 0, 50, 1000)])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0 });
+    expect(await projection.applyBatch([write('b', 0, 50, 1000)])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0, changed: [] });
     expect(await stored('b')).toBe(bodyOf(write('b', 1, 3, 2000)));
   });
 
@@ -141,8 +141,8 @@ describe('tombstones (apply-task-event.lua)', () => {
   it('a redelivered older write cannot resurrect a deleted task', async () => {
     await projection.applyBatch([write('t', 0, 1)]);
     await projection.applyBatch([tombstone('t', 0, 2)]);
-    expect(await projection.applyBatch([write('t', 0, 1)])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0 });
-    expect(await projection.applyBatch([write('t', 1, 9, 999)])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0 });
+    expect(await projection.applyBatch([write('t', 0, 1)])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0, changed: [] });
+    expect(await projection.applyBatch([write('t', 1, 9, 999)])).toEqual({ applied: 0, stale: 1, retained: 0, expiredOnArrival: 0, changed: [] });
     expect(await projection.get('t')).toBeNull();
   });
 

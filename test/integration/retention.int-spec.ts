@@ -83,7 +83,7 @@ describe('retention off (PROJECTION_TERMINAL_TTL_SECONDS unset)', () => {
   beforeEach(() => openProjection(undefined));
 
   it('keeps a finished task forever, however old its event', async () => {
-    expect(await projection.applyBatch([completed('t', 0, 1, Date.now() - 365 * DAY_MS)])).toEqual({ applied: 1, stale: 0, retained: 0, expiredOnArrival: 0 });
+    expect(await projection.applyBatch([completed('t', 0, 1, Date.now() - 365 * DAY_MS)])).toEqual({ applied: 1, stale: 0, retained: 0, expiredOnArrival: 0, changed: ['t'] });
     expect(await projection.get('t')).not.toBeNull();
     expect(await raw.pttl(keyOf('t'))).toBe(-1);
   });
@@ -99,6 +99,7 @@ describe('retention on (apply-task-event.lua)', () => {
       stale: 0,
       retained: 1,
       expiredOnArrival: 0,
+      changed: ['done', 'busy'],
     });
     expect((await projection.get('done'))?.version).toBe('0-1');
     expectExpiringAt(await raw.pttl(keyOf('done')), finishedAt + TERMINAL_TTL_SECONDS * 1000);
@@ -118,7 +119,7 @@ describe('retention on (apply-task-event.lua)', () => {
   it('a redelivered older event changes neither the value nor its expiry', async () => {
     const now = Date.now();
     await projection.applyBatch([completed('t', 0, 5, now)]);
-    expect(await projection.applyBatch([running('t', 0, 4, now), completed('t', 0, 5, now)])).toEqual({ applied: 0, stale: 2, retained: 0, expiredOnArrival: 0 });
+    expect(await projection.applyBatch([running('t', 0, 4, now), completed('t', 0, 5, now)])).toEqual({ applied: 0, stale: 2, retained: 0, expiredOnArrival: 0, changed: ['t'] });
     expect((await projection.get('t'))?.version).toBe('0-5');
     expectExpiringAt(await raw.pttl(keyOf('t')), now + TERMINAL_TTL_SECONDS * 1000);
   });
@@ -135,7 +136,7 @@ describe('retention on (apply-task-event.lua)', () => {
     const old = Date.now() - 2 * DAY_MS;
     await projection.applyBatch([running('t', 0, 1, old - HOUR_MS)]);
     const finished = completed('t', 0, 2, old);
-    expect(await projection.applyBatch([finished])).toEqual({ applied: 1, stale: 0, retained: 0, expiredOnArrival: 1 });
+    expect(await projection.applyBatch([finished])).toEqual({ applied: 1, stale: 0, retained: 0, expiredOnArrival: 1, changed: ['t'] });
     await expectMarker('t', finished);
 
     // The same task's older events: redelivered on its partition, or from a partition it moved from.
