@@ -207,17 +207,22 @@ describe('watch a task until it changes: Prefer: wait', () => {
     void Promise.allSettled(watches.map(({ answer }) => answer));
   });
 
-  it('answers every held watch at once when the instance drains, with Connection: close, and holds no new one', async () => {
+  it('answers every held watch at once when the instance drains, from a fresh read, with Connection: close, and holds no new one', async () => {
     await produce('w-8', 0);
     const { headers } = await served(bases[1], 'w-8');
     const kept = watch(bases[1], 'w-8', { 'If-None-Match': headers.etag!, Prefer: 'wait=60' });
-    await eventually('the watch of w-8 to be held', async () => (await outcome(apps[1], 'drained')) === 0 && (await apps[1].get(TaskCacheMetrics).watchesHeld.get()).values[0].value === 40);
+    const appeared = watch(bases[1], 'w-9', { Prefer: 'wait=60' });
+    await eventually('the watches of w-8 and w-9 to be held', async () => (await apps[1].get(TaskCacheMetrics).watchesHeld.get()).values[0].value === 41);
+    // w-9 appears unannounced: only a read finds it.
+    await harness.projection.applyBatch([{ taskId: 'w-9', value: sampleTaskBytes('w-9', 0), partition: 99, offset: '2', timestamp: Date.now() }]);
 
     const drainedAt = Date.now();
     apps[1].get(DrainState).begin();
     const answer = await kept.answer;
     expect([answer.status, answer.headers.etag, answer.headers.connection]).toEqual([304, headers.etag, 'close']);
     expect(answer.at - drainedAt).toBeLessThan(1000);
+    const found = await appeared.answer;
+    expect([found.status, found.body, found.headers.connection]).toEqual([200, sampleTaskBytes('w-9', 0).toString(), 'close']);
     expect((await apps[1].get(TaskCacheMetrics).watchesHeld.get()).values[0].value).toBe(0);
     expect(await outcome(apps[1], 'drained')).toBe(40);
 

@@ -33,7 +33,7 @@ export class Environment {
 
   // Each held watch is an open connection: the process's open-files limit must be above this.
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
-  WATCH_MAX_HELD: number = 20000;
+  WATCH_MAX_HELD: number = 10000;
 
   @IsOptional() @IsString() @Matches(/^\s*[^,\s]+:\d{1,5}\s*(,\s*[^,\s]+:\d{1,5}\s*)*$/, {
     message: '$property must be a comma-separated list of host:port',

@@ -7,10 +7,10 @@ import { ReadLatencyHistogram } from './read-latency-histogram.js';
 export type AuthFailureReason = 'token_missing' | 'token_invalid' | 'token_expired' | 'invalid_credentials';
 
 /**
- * How a watch (a read with `Prefer: wait`) ended (`outcome` label): changed (answered as soon as
- * the task differed from the client's copy, at once or while held), unchanged (its wait ended),
- * drained (released by a drain), abandoned (the client went away), failed (Redis could not be
- * read), refused (the instance held its limit of watches).
+ * How a watch (a read with `Prefer: wait`) ended (`outcome` label): changed (answered because
+ * the task differed from the client's copy, at once, while held or when released), unchanged (its
+ * wait ended), drained (released unchanged by a drain), abandoned (the client went away), failed
+ * (Redis could not be read), refused (the instance held its limit of watches).
  */
 export type WatchOutcome = 'changed' | 'unchanged' | 'drained' | 'abandoned' | 'failed' | 'refused';
 
@@ -109,7 +109,7 @@ export class TaskCacheMetrics {
     });
     this.watches = new Counter({
       name: 'taskcache_watches_total',
-      help: 'Reads with Prefer: wait and If-None-Match (watches), by how they ended: changed, unchanged (the wait ended), drained, abandoned (client gone), failed (Redis unreadable), refused (WATCH_MAX_HELD reached)',
+      help: 'Reads with Prefer: wait (watches), by how they ended: changed, unchanged (the wait ended), drained (released unchanged by a drain), abandoned (client gone), failed (Redis unreadable), refused (WATCH_MAX_HELD reached)',
       labelNames: ['outcome'],
       registers,
     });

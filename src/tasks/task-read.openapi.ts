@@ -88,7 +88,7 @@ function operation(method: 'get' | 'head', prefixed: boolean): OperationObject {
         in: 'header',
         required: false,
         description:
-          '`wait=N` (RFC 7240; N seconds, at most 60): a watch. The read is held until the task differs from If-None-Match (without If-None-Match: until a missing task appears), then answered 200 (or 404 if it was deleted) at once; when N seconds pass unchanged, it is answered as a plain read would be then (304, or 404). Answered at once when the task already differs. Other preferences, and a wait that is not a whole number, are ignored. A draining instance holds no watch and releases those it holds (304). Each held watch holds its connection; clients retry a 503 (the instance holds WATCH_MAX_HELD) after a pause.',
+          '`wait=N` (RFC 7240; N seconds, at most 60): a watch. The read is held until the task differs from If-None-Match (without If-None-Match: until a missing task appears), then answered 200 (or 404 if it was deleted) at once; when N seconds pass unchanged, it is answered as a plain read would be then (304, or 404). Answered at once when the task already differs. Other preferences, and a wait that is not a whole number, are ignored. A draining instance holds no watch, and answers those it holds at once from a fresh read. No Preference-Applied on a 503. Each held watch holds its connection; clients retry a 503 (the instance holds WATCH_MAX_HELD) after a pause.',
         schema: { type: 'string', example: 'wait=30' },
       },
     ],

@@ -50,11 +50,13 @@ describe('waitPreference', () => {
     ['handling=lenient, wait=3, wait=9', 3],
     ['wait=61', MAX_WAIT_SECONDS],
     ['wait=999999999', MAX_WAIT_SECONDS],
+    ['wait=99999999999999999999999', MAX_WAIT_SECONDS],
+    ['wait=0007', 7],
   ])('takes %s as %d seconds', (prefer, seconds) => {
     expect(waitPreference(prefer)).toBe(seconds);
   });
 
-  it.each(['', 'return=minimal', 'wait', 'wait=', 'wait=-1', 'wait=1.5', 'wait=abc', 'wait=0', 'wait=1e3', 'wait=9999999999', 'waits=5', '__proto__=5', 'wait=\u0000'])(
+  it.each(['', 'return=minimal', 'wait', 'wait=', 'wait=-1', 'wait=1.5', 'wait=abc', 'wait=0', 'wait=1e3', 'wait=1=2', 'wait="5', 'waits=5', '__proto__=5', 'wait=\u0000'])(
     'ignores %j (no wait)',
     (prefer) => {
       expect(waitPreference(prefer)).toBe(0);
@@ -62,7 +64,7 @@ describe('waitPreference', () => {
   );
 });
 
-const HTTP = { port: 8080, missingTaskStatus: 404, keepAliveTimeoutMs: 65000, maxHeldWatches: 20000 } as const;
+const HTTP = { port: 8080, missingTaskStatus: 404, keepAliveTimeoutMs: 65000, maxHeldWatches: 10000 } as const;
 
 describe('TaskReadRoute.handle', () => {
   const route = new TaskReadRoute({} as TokenVerifier, {} as TasksService, {} as TaskWatchers, new DrainState(), HTTP, new TaskCacheMetrics({}));

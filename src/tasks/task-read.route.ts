@@ -32,7 +32,7 @@ export const MAX_WAIT_SECONDS = 60;
  * missing), for at most N seconds (MAX_WAIT_SECONDS at most), then answered as an ordinary read would
  * be at that moment, with `Preference-Applied: wait=N`. Watches are held by `TaskWatchers`, and
  * are not observed by the read histogram (their time is the task's, not the service's). A
- * draining instance holds none: it answers at once.
+ * draining instance holds none: it answers at once, and those it held are answered from a fresh read.
  */
 @Injectable()
 export class TaskReadRoute implements FrontRoute {
@@ -97,8 +97,10 @@ export class TaskReadRoute implements FrontRoute {
   private watch(req: IncomingMessage, res: ServerResponse, taskId: string, waitSeconds: number): void {
     if (!isValidTaskId(taskId)) throw new InvalidTaskIdError();
     const ifNoneMatch = req.headers['if-none-match'];
+    // If-None-Match is parsed once: a watch is compared with every read of its task.
+    const copy = ifNoneMatch === undefined ? undefined : entityTags(ifNoneMatch);
     const unchanged =
-      ifNoneMatch === undefined ? (task: StoredTask | null) => task === null : (task: StoredTask | null) => task !== null && etagMatches(ifNoneMatch, etagOf(task));
+      copy === undefined ? (task: StoredTask | null) => task === null : (task: StoredTask | null) => task !== null && (copy === '*' || copy.has(etagOf(task)));
     const cancel = this.watchers.hold(taskId, waitSeconds * 1000, unchanged, (answer) => {
       res.off('close', cancel);
       // Held since before a drain began: the client must open its next connection elsewhere too.
@@ -111,17 +113,13 @@ export class TaskReadRoute implements FrontRoute {
 
   private answerWatch(req: IncomingMessage, res: ServerResponse, taskId: string, ifNoneMatch: string | undefined, answer: WatchAnswer): void {
     if (answer.kind === 'failed') {
+      // Not an answer to the watch: the read failed.
+      res.removeHeader('Preference-Applied');
       sendErrorResponse(req, res, answer.error);
-    } else if (answer.kind === 'read') {
-      if (answer.task === null) this.answerMissing(req, res, new TaskNotFoundError(taskId));
-      else this.answerTask(res, answer.task, ifNoneMatch);
-    } else if (ifNoneMatch === undefined) {
+    } else if (answer.task === null) {
       this.answerMissing(req, res, new TaskNotFoundError(taskId));
     } else {
-      // Released unread (a drain): the client's copy is still the latest seen.
-      const etag = firstEtag(ifNoneMatch);
-      res.writeHead(304, etag === undefined ? [] : ['ETag', etag]);
-      res.end();
+      this.answerTask(res, answer.task, ifNoneMatch);
     }
   }
 
@@ -162,19 +160,15 @@ function etagOf(task: StoredTask): string {
  */
 export function waitPreference(prefer: string): number {
   for (const preference of prefer.split(',')) {
-    const [name, value] = preference.split(';', 1)[0].split('=', 2).map((part) => part.trim());
-    if (name.toLowerCase() !== 'wait' || value === undefined) continue;
-    const seconds = /^"?(\d{1,9})"?$/.exec(value)?.[1];
+    const token = preference.split(';', 1)[0];
+    const equals = token.indexOf('=');
+    if (equals === -1 || token.slice(0, equals).trim().toLowerCase() !== 'wait') continue;
+    const [, bare, quoted] = /^(?:([0-9]+)|"([0-9]+)")$/.exec(token.slice(equals + 1).trim()) ?? [];
+    const seconds = bare ?? quoted;
+    // Any whole number is a wait, however long: it is cut to the cap.
     return seconds === undefined ? 0 : Math.min(Number(seconds), MAX_WAIT_SECONDS);
   }
   return 0;
-}
-
-/** The first entity tag If-None-Match names, strong form; undefined for `*`. */
-function firstEtag(ifNoneMatch: string): string | undefined {
-  const tag = ifNoneMatch.split(',', 1)[0].trim();
-  if (tag === '*' || tag === '') return undefined;
-  return tag.startsWith('W/') ? tag.slice(2) : tag;
 }
 
 /**
@@ -201,11 +195,18 @@ function decodePathSegment(segment: string): string {
   }
 }
 
+/** The entity tags If-None-Match names, as strong tags (RFC 9110's weak comparison), or `*`. */
+export function entityTags(ifNoneMatch: string): Set<string> | '*' {
+  if (ifNoneMatch.trim() === '*') return '*';
+  return new Set(ifNoneMatch.split(',').map((candidate) => {
+    const tag = candidate.trim();
+    return tag.startsWith('W/') ? tag.slice(2) : tag;
+  }));
+}
+
 /** If-None-Match against our strong ETag, with the weak comparison RFC 9110 prescribes for it. */
 export function etagMatches(ifNoneMatch: string, etag: string): boolean {
-  if (ifNoneMatch === etag || ifNoneMatch === '*') return true;
-  return ifNoneMatch.split(',').some((candidate) => {
-    const tag = candidate.trim();
-    return (tag.startsWith('W/') ? tag.slice(2) : tag) === etag;
-  });
+  if (ifNoneMatch === etag) return true;
+  const tags = entityTags(ifNoneMatch);
+  return tags === '*' || tags.has(etag);
 }

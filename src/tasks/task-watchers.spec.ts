@@ -48,6 +48,7 @@ describe('TaskWatchers', () => {
   let listener: TaskChangeListener;
   let onCurrentChange: () => void;
   let watchers: TaskWatchers;
+  let build: (maxHeldWatches: number) => void;
 
   beforeEach(() => {
     jest.useFakeTimers();
@@ -56,8 +57,11 @@ describe('TaskWatchers', () => {
     metrics = new TaskCacheMetrics({});
     const subscriber = { listen: (l: TaskChangeListener) => (listener = l) } as unknown as TaskChangeSubscriber;
     const generations = { onCurrentChange: (l: () => void) => (onCurrentChange = l) } as unknown as ProjectionGenerations;
-    watchers = new TaskWatchers(projection, subscriber, drain, generations, { port: 0, missingTaskStatus: 404, keepAliveTimeoutMs: 65000, maxHeldWatches: 3 }, metrics);
-    watchers.onModuleInit();
+    build = (maxHeldWatches: number) => {
+      watchers = new TaskWatchers(projection, subscriber, drain, generations, { port: 0, missingTaskStatus: 404, keepAliveTimeoutMs: 65000, maxHeldWatches }, metrics);
+      watchers.onModuleInit();
+    };
+    build(3);
   });
   afterEach(() => jest.useRealTimers());
 
@@ -166,15 +170,44 @@ describe('TaskWatchers', () => {
     expect(projection.pending.map((read) => read.taskId)).toEqual(['a', 'b']);
   });
 
-  it('answers every held watch unchanged at once when the drain begins', async () => {
+  it('when the drain begins, answers every held watch from one read of its task: unchanged, changed, or the failure', async () => {
     const a = hold('a', '0-1');
     const b = hold('b', null);
+    const c = hold('c', '0-1');
     await projection.answer(v('0-1'));
     await projection.answer(null);
+    await projection.answer(v('0-1'));
     drain.begin();
-    expect([a.answers, b.answers]).toEqual([[{ kind: 'unchanged' }], [{ kind: 'unchanged' }]]);
+    expect(projection.pending.map((read) => read.taskId)).toEqual(['a', 'b', 'c']);
+    await projection.answer(v('0-1'));
+    await projection.answer(v('0-1')); // b appeared meanwhile, unannounced
+    await projection.answer(new ProjectionUnavailableError('down'));
+    expect([a.answers, b.answers]).toEqual([[{ kind: 'read', task: v('0-1') }], [{ kind: 'read', task: v('0-1') }]]);
+    expect(c.answers.map((answer) => answer.kind)).toEqual(['failed']);
     expect(watchers.size).toBe(0);
-    expect(await outcomes()).toEqual({ drained: 2 });
+    expect(await outcomes()).toEqual({ drained: 1, changed: 1, failed: 1 });
+  });
+
+  it('passes held watches by when a read finds their task as it was: their check costs nothing per read', async () => {
+    let checks = 0;
+    const counting = (task: StoredTask | null) => {
+      checks += 1;
+      return task?.version === '0-1';
+    };
+    build(100);
+    for (let i = 0; i < 100; i++) watchers.hold('a', 30_000, counting, () => undefined);
+    await projection.answer(v('0-1'));
+    await projection.answer(v('0-1')); // the read asked for by the watches held during the first
+    expect(checks).toBe(100);
+    for (let i = 0; i < 10; i++) {
+      listener.changed(['a']);
+      await projection.answer(v('0-1'));
+    }
+    expect(checks).toBe(100);
+    listener.changed(['a']);
+    await projection.answer(v('0-2'));
+    expect(checks).toBe(200);
+    expect(watchers.size).toBe(0);
   });
 
   it('refuses a watch beyond its limit, retryable', async () => {

@@ -69,7 +69,7 @@ export function testConfig(label: string, overrides: TestConfigOverrides = {}): 
   const onCluster = REDIS_MODE === 'cluster' && overrides.redis?.url === undefined && overrides.redis?.cluster === undefined;
   if (onCluster && !infra.redisCluster) throw new Error('cluster mode, but .local/infra.env names no REDIS_CLUSTER_NODES: run scripts/infra.sh up redis-cluster');
   return {
-    http: { port: 0, missingTaskStatus: 404, keepAliveTimeoutMs: 65000, maxHeldWatches: 20000, ...overrides.http },
+    http: { port: 0, missingTaskStatus: 404, keepAliveTimeoutMs: 65000, maxHeldWatches: 10000, ...overrides.http },
     kafka: {
       brokers: infra.kafkaBrokers,
       clientId: name,
