@@ -15,10 +15,10 @@ const importOf = (dir, message) => ({ regex: String.raw`^(\.{1,2}/)+(.*/)?${dir}
 
 const featureModule = (dir) =>
   importOf(dir, `Nothing imports ${dir}/, a feature module; only app.module.ts and app.factory.ts wire it (README, "Source layout").`);
-const FEATURES = ['tasks', 'ingest', 'health', 'rebuild'];
+const FEATURES = ['tasks', 'ingest', 'health', 'rebuild', 'bridge'];
 const FEATURE_MODULES = FEATURES.map(featureModule);
-/** What a feature module may import of the others: rebuild replays through ingest. */
-const MAY_IMPORT = { rebuild: ['ingest'] };
+/** What a feature module may import of the others: rebuild replays through ingest; the bridge produces what ingest accepts. */
+const MAY_IMPORT = { rebuild: ['ingest'], bridge: ['ingest'] };
 /** What a feature module may not import: the other feature modules. */
 const otherFeatures = (dir) => FEATURES.filter((other) => other !== dir && !(MAY_IMPORT[dir] ?? []).includes(other)).map(featureModule);
 

@@ -3,6 +3,8 @@ import type { DestinationStream } from 'pino';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { BridgeModule } from './bridge/bridge.module.js';
+import { ConductorWebhookController } from './bridge/conductor-webhook.controller.js';
 import { TokenController } from './auth/token.controller.js';
 import { HealthController } from './health/health.controller.js';
 import { HealthModule } from './health/health.module.js';
@@ -25,7 +27,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         // Request ids on the lines of the routes Express serves (the read route is served in front of it).
-        loggerModule(config.log, logDestination, [TokenController, HealthController, BatchReadController]),
+        loggerModule(config.log, logDestination, [TokenController, HealthController, BatchReadController, ConductorWebhookController]),
         LifecycleModule,
         MetricsModule,
         RedisModule,
@@ -36,6 +38,8 @@ export class AppModule {
         IngestModule,
         HealthModule,
         MetricsServerModule,
+        // The Conductor bridge, with CONDUCTOR_URL only.
+        ...(config.bridge ? [BridgeModule] : []),
       ],
     };
   }

@@ -18,6 +18,12 @@ export type DomainErrorCode =
   | 'INVALID_TASK_ID'
   | 'INVALID_BATCH_READ'
   | 'TOO_MANY_WATCHES'
+  // the Conductor bridge (webhooks)
+  | 'WEBHOOK_UNAUTHORIZED'
+  | 'INVALID_NOTIFICATION'
+  | 'BRIDGE_BUSY'
+  | 'BRIDGE_TIMEOUT'
+  | 'CONDUCTOR_UNAVAILABLE'
   // ingest (events; each starts the x-dlq-reason header of a dead letter)
   | 'VALUE_TOO_LARGE'
   | 'INVALID_JSON'

@@ -102,6 +102,34 @@ export abstract class MetricsConfig {
 }
 
 /**
+ * The bridge from a stock Conductor server (CONDUCTOR_URL; off without it): its webhooks are
+ * received, each notified task is re-read from Conductor and produced to the source topic.
+ */
+export abstract class BridgeConfig {
+  /** Conductor's base URL; its API is under `/api` (CONDUCTOR_URL). */
+  abstract readonly conductorUrl: string;
+  /** Orkes Conductor's access key (CONDUCTOR_KEY_ID, CONDUCTOR_KEY_SECRET), exchanged for a token; none for Conductor OSS. */
+  abstract readonly conductorKey?: { readonly id: string; readonly secret: string };
+  /** Each request to Conductor fails after this long (CONDUCTOR_TIMEOUT_MS). */
+  abstract readonly conductorTimeoutMs: number;
+  /** The header Conductor's webhooks carry (BRIDGE_WEBHOOK_HEADER, lower case) and its value (BRIDGE_WEBHOOK_TOKEN). */
+  abstract readonly webhookHeader: string;
+  abstract readonly webhookToken: string;
+  /** A notified task is read again this long after each notification, and produced again (BRIDGE_REREAD_DELAY_MS; 0: never). */
+  abstract readonly rereadDelayMs: number;
+  /** How long a webhook may wait for its task to be produced before it is answered 503 (BRIDGE_ANSWER_TIMEOUT_MS). */
+  abstract readonly answerTimeoutMs: number;
+  /** Tasks waiting for or under a re-read; a notification past it is answered 503 (BRIDGE_QUEUE_LIMIT). */
+  abstract readonly queueLimit: number;
+  /** How often the tasks of recently active workflows are compared with Conductor (BRIDGE_RECONCILE_INTERVAL_MS). */
+  abstract readonly reconcileIntervalMs: number;
+  /** A workflow is recently active this long after its last notification (BRIDGE_RECONCILE_WINDOW_MS). */
+  abstract readonly reconcileWindowMs: number;
+  /** Requests per second to Conductor for workflow notifications and reconciliation (BRIDGE_CONDUCTOR_RATE). */
+  abstract readonly conductorRate: number;
+}
+
+/**
  * The validated configuration of one service instance. Only `loadConfig` builds it from the
  * environment; tests build it directly. ConfigModule provides each of its slices (HttpConfig,
  * KafkaConfig, ...) by its own class token, so a class asks only for the slices it uses.
@@ -116,4 +144,6 @@ export abstract class AppConfig {
   abstract readonly lifecycle: LifecycleConfig;
   abstract readonly metrics: MetricsConfig;
   abstract readonly log: LogConfig;
+  /** Set only with CONDUCTOR_URL: the Conductor bridge is off otherwise. */
+  abstract readonly bridge?: BridgeConfig;
 }

@@ -124,4 +124,41 @@ export class Environment {
 
   @IsOptional() @IsIn(['json', 'pretty'], { message: '$property must be json or pretty' })
   LOG_FORMAT: 'json' | 'pretty' = 'json';
+
+  // The Conductor bridge: on with CONDUCTOR_URL, which then requires BRIDGE_WEBHOOK_TOKEN (load-config.ts).
+  @IsOptional() @IsString() @MaxLength(2048) @Matches(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, { message: '$property must be an http:// or https:// URL without query or fragment' })
+  CONDUCTOR_URL?: string;
+
+  @IsOptional() @IsString() @MaxLength(256)
+  CONDUCTOR_KEY_ID?: string;
+
+  @IsOptional() @IsString() @MaxLength(1024)
+  CONDUCTOR_KEY_SECRET?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(60000)
+  CONDUCTOR_TIMEOUT_MS: number = 2000;
+
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9-]{1,64}$/, { message: '$property must be a header name (letters, digits, -)' })
+  BRIDGE_WEBHOOK_HEADER: string = 'X-Webhook-Token';
+
+  @IsOptional() @IsString() @Matches(/^[\x21-\x7e]{16,256}$/, { message: '$property must be 16 to 256 printable ASCII characters without spaces' })
+  BRIDGE_WEBHOOK_TOKEN?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(60000)
+  BRIDGE_REREAD_DELAY_MS: number = 1000;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(60000)
+  BRIDGE_ANSWER_TIMEOUT_MS: number = 4000;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
+  BRIDGE_QUEUE_LIMIT: number = 1000;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) @Max(86_400_000)
+  BRIDGE_RECONCILE_INTERVAL_MS: number = 30000;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) @Max(7 * 86_400_000)
+  BRIDGE_RECONCILE_WINDOW_MS: number = 600000;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000)
+  BRIDGE_CONDUCTOR_RATE: number = 50;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { assertAuthConfig } from '../auth/assert-auth-config.js';
-import { AppConfig, RedisClusterConfig } from './app-config.js';
+import { AppConfig, BridgeConfig, RedisClusterConfig } from './app-config.js';
 import { ConfigError } from './config-error.js';
 import { Environment } from './environment.js';
 import { parseClusterNodes } from './redis-cluster-nodes.js';
@@ -100,6 +100,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { auth: checkAu
     lifecycle: { shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS, shutdownDrainMs: parsed.SHUTDOWN_DRAIN_MS },
     log: { level: parsed.LOG_LEVEL, format: parsed.LOG_FORMAT },
     metrics: parsed.METRICS_PORT === undefined ? {} : { port: parsed.METRICS_PORT },
+    ...(parsed.CONDUCTOR_URL !== undefined && { bridge: bridgeConfig(parsed) }),
+  };
+}
+
+/** The Conductor bridge's settings: its webhooks must be authenticated, and an Orkes key comes whole. */
+function bridgeConfig(parsed: Environment): BridgeConfig {
+  if (parsed.BRIDGE_WEBHOOK_TOKEN === undefined) {
+    throw new ConfigError('invalid configuration: CONDUCTOR_URL needs BRIDGE_WEBHOOK_TOKEN, the value Conductor sends in BRIDGE_WEBHOOK_HEADER (its header-prefer-value)');
+  }
+  if ((parsed.CONDUCTOR_KEY_ID === undefined) !== (parsed.CONDUCTOR_KEY_SECRET === undefined)) {
+    throw new ConfigError('invalid configuration: CONDUCTOR_KEY_ID and CONDUCTOR_KEY_SECRET are set together (an Orkes access key) or not at all');
+  }
+  return {
+    conductorUrl: parsed.CONDUCTOR_URL!.replace(/\/+$/, ''),
+    ...(parsed.CONDUCTOR_KEY_ID !== undefined && { conductorKey: { id: parsed.CONDUCTOR_KEY_ID, secret: parsed.CONDUCTOR_KEY_SECRET! } }),
+    conductorTimeoutMs: parsed.CONDUCTOR_TIMEOUT_MS,
+    webhookHeader: parsed.BRIDGE_WEBHOOK_HEADER.toLowerCase(),
+    webhookToken: parsed.BRIDGE_WEBHOOK_TOKEN,
+    rereadDelayMs: parsed.BRIDGE_REREAD_DELAY_MS,
+    answerTimeoutMs: parsed.BRIDGE_ANSWER_TIMEOUT_MS,
+    queueLimit: parsed.BRIDGE_QUEUE_LIMIT,
+    reconcileIntervalMs: parsed.BRIDGE_RECONCILE_INTERVAL_MS,
+    reconcileWindowMs: parsed.BRIDGE_RECONCILE_WINDOW_MS,
+    conductorRate: parsed.BRIDGE_CONDUCTOR_RATE,
   };
 }
 

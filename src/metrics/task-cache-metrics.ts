@@ -70,6 +70,12 @@ export class TaskCacheMetrics {
 
   readonly redisCommandErrors: Counter<'operation'>;
 
+  readonly bridgeNotifications: Counter<'kind' | 'outcome'>;
+  readonly bridgeRereads: Counter<'reason' | 'outcome'>;
+  readonly bridgeFailures: Counter;
+  readonly bridgeQueued: Gauge;
+  readonly bridgeRecentWorkflows: Gauge;
+
   constructor(config: MetricsConfig) {
     this.recordsReads = config.port !== undefined;
     const registers = [this.registry];
@@ -200,6 +206,34 @@ export class TaskCacheMetrics {
       name: 'taskcache_redis_command_errors_total',
       help: 'Redis commands that failed (unreachable, timed out or refused), by what they were for: read (a task read), apply (an ingest batch), pointer (the generation pointer)',
       labelNames: ['operation'],
+      registers,
+    });
+
+    this.bridgeNotifications = new Counter({
+      name: 'taskcache_bridge_notifications_total',
+      help: "Conductor webhooks received by the bridge (CONDUCTOR_URL), by kind (task, workflow) and outcome: accepted (200), unauthorized (no or wrong shared header), invalid (no valid id), busy (BRIDGE_QUEUE_LIMIT reached), timeout (not produced within BRIDGE_ANSWER_TIMEOUT_MS), failed (Conductor or Kafka failing)",
+      labelNames: ['kind', 'outcome'],
+      registers,
+    });
+    this.bridgeRereads = new Counter({
+      name: 'taskcache_bridge_rereads_total',
+      help: 'Tasks the bridge re-read from Conductor, by reason (notification, reread: the one that follows a notification, workflow, reconcile) and outcome: produced, unchanged (the projection already serves those bytes), missing (Conductor has no such task), failed, skipped (queue full)',
+      labelNames: ['reason', 'outcome'],
+      registers,
+    });
+    this.bridgeFailures = new Counter({
+      name: 'taskcache_bridge_failures_total',
+      help: 'Failed attempts of the bridge at reading Conductor or producing to Kafka, each retried with backoff',
+      registers,
+    });
+    this.bridgeQueued = new Gauge({
+      name: 'taskcache_bridge_queued_tasks',
+      help: 'Tasks waiting for a re-read by the bridge or under one, or waiting for the re-read that follows a notification',
+      registers,
+    });
+    this.bridgeRecentWorkflows = new Gauge({
+      name: 'taskcache_bridge_recent_workflows',
+      help: 'Workflows notified within BRIDGE_RECONCILE_WINDOW_MS, whose tasks the bridge reconciles every BRIDGE_RECONCILE_INTERVAL_MS',
       registers,
     });
   }

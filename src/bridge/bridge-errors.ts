@@ -1,0 +1,37 @@
+import { DomainError } from '../common/domain-error.js';
+
+/** A webhook without the shared header, or with another value. */
+export class WebhookUnauthorizedError extends DomainError {
+  readonly code = 'WEBHOOK_UNAUTHORIZED';
+  readonly retryable = false;
+
+  constructor(header: string) {
+    super(`the webhook's ${header} header is missing or wrong`);
+  }
+}
+
+/** A webhook body that is not a notification: not an object, or without a valid id. */
+export class InvalidNotificationError extends DomainError {
+  readonly code = 'INVALID_NOTIFICATION';
+  readonly retryable = false;
+}
+
+/** BRIDGE_QUEUE_LIMIT tasks already wait for a re-read: the notification may be sent again later. */
+export class BridgeBusyError extends DomainError {
+  readonly code = 'BRIDGE_BUSY';
+  readonly retryable = true;
+
+  constructor(limit: number) {
+    super(`the bridge already has ${limit} tasks to re-read`);
+  }
+}
+
+/** The notified task was not produced within BRIDGE_ANSWER_TIMEOUT_MS; the bridge goes on trying. */
+export class BridgeAnswerTimeoutError extends DomainError {
+  readonly code = 'BRIDGE_TIMEOUT';
+  readonly retryable = true;
+
+  constructor(taskId: string, timeoutMs: number) {
+    super(`task ${taskId} was not re-read and produced within ${timeoutMs} ms`);
+  }
+}
