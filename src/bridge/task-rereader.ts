@@ -24,6 +24,12 @@ const ATTEMPTS = 4;
 /** A task Conductor says it does not have is asked for again this often (it may not be visible yet). */
 const MISSING_ATTEMPTS = 3;
 const FAILURE_LOG_INTERVAL_MS = 10_000;
+/**
+ * Re-reads waiting for their delay, per task BRIDGE_QUEUE_LIMIT allows under way: a steady
+ * BRIDGE_QUEUE_LIMIT x 10 tasks notified per BRIDGE_REREAD_DELAY_MS. Past it a re-read is skipped
+ * (counted); reconciliation still covers its workflow.
+ */
+const REREADS_PER_QUEUED_TASK = 10;
 
 /** A pass that waits: asked for by a notification, answered when the pass is done. */
 interface Waiter {
@@ -52,9 +58,10 @@ interface TaskState {
  *   task; the re-read, later than both, produces the task as it is then.
  * - A workflow's or reconciliation's pass produces only what differs from what the projection
  *   serves (those passes re-read many tasks that have not changed).
- * - Bounded: at most BRIDGE_QUEUE_LIMIT tasks wait or are under way (a notification past it is
- *   refused, `BridgeBusyError`, for Conductor to send again; a reconciliation's pass is skipped),
- *   and at most CONCURRENT_READS passes read Conductor at once.
+ * - Bounded: at most BRIDGE_QUEUE_LIMIT tasks wait for a pass or are under one (a notification past
+ *   it is refused, `BridgeBusyError`, for Conductor to send again; a reconciliation's pass is
+ *   skipped), at most ten times as many re-reads wait for their delay, and at most
+ *   CONCURRENT_READS passes read Conductor at once.
  * - A read Conductor fails (unreachable, or not the task) is retried with backoff; a pass that
  *   still fails is counted and logged, and its waiters are answered the failure.
  */
@@ -62,6 +69,10 @@ interface TaskState {
 export class TaskRereader implements OnApplicationShutdown {
   private readonly logger = new Logger('Bridge');
   private readonly tasks = new Map<string, TaskState>();
+  /** Tasks with a pass under way or asked for: what BRIDGE_QUEUE_LIMIT bounds. */
+  private readonly active = new Set<string>();
+  /** Re-reads armed (REREADS_PER_QUEUED_TASK x BRIDGE_QUEUE_LIMIT at most). */
+  private rereadsArmed = 0;
   private readonly slots: (() => void)[] = [];
   private reading = 0;
   private readonly stopping = new AbortController();
@@ -78,7 +89,7 @@ export class TaskRereader implements OnApplicationShutdown {
 
   /** Tasks waiting for a pass or under one. */
   get pending(): number {
-    return this.tasks.size;
+    return this.active.size;
   }
 
   /**
@@ -87,13 +98,13 @@ export class TaskRereader implements OnApplicationShutdown {
    * pass's failure.
    */
   notified(taskId: string): Promise<void> {
-    if (!this.tasks.has(taskId) && this.tasks.size >= this.config.queueLimit) throw new BridgeBusyError(this.config.queueLimit);
+    if (!this.active.has(taskId) && this.active.size >= this.config.queueLimit) throw new BridgeBusyError(this.config.queueLimit);
     return new Promise((resolve, reject) => this.schedule(taskId, true, 'notification', { resolve, reject }));
   }
 
   /** A pass that produces only what differs from the projection; false when the queue is full (skipped). */
   reconcile(taskId: string, reason: 'workflow' | 'reconcile'): boolean {
-    if (!this.tasks.has(taskId) && this.tasks.size >= this.config.queueLimit) {
+    if (!this.active.has(taskId) && this.active.size >= this.config.queueLimit) {
       this.metrics.bridgeRereads.inc({ reason, outcome: 'skipped' });
       return false;
     }
@@ -111,8 +122,9 @@ export class TaskRereader implements OnApplicationShutdown {
     if (!state) {
       state = { running: false, next: undefined, reread: undefined };
       this.tasks.set(taskId, state);
-      this.metrics.bridgeQueued.set(this.tasks.size);
     }
+    this.active.add(taskId);
+    this.metrics.bridgeQueued.set(this.active.size);
     const next = (state.next ??= { produce, reason, waiters: [] });
     if (produce && !next.produce) Object.assign(next, { produce, reason });
     if (waiter) next.waiters.push(waiter);
@@ -137,16 +149,21 @@ export class TaskRereader implements OnApplicationShutdown {
       if (reason === 'notification' && outcome === 'produced' && this.config.rereadDelayMs > 0) this.armReread(taskId, state);
     }
     state.running = false;
+    this.active.delete(taskId);
+    this.metrics.bridgeQueued.set(this.active.size);
     // Stopping: whoever still waits is answered, so no request hangs.
     if (state.next) for (const waiter of state.next.waiters) waiter.reject(new Error('the service is stopping'));
     if (!state.reread) this.forget(taskId, state);
   }
 
-  /** The re-read after a notification's pass, pushed back by every later one. */
+  /** The re-read after a notification's pass, pushed back by every later one; skipped (counted) past its bound. */
   private armReread(taskId: string, state: TaskState): void {
-    clearTimeout(state.reread);
+    if (state.reread) clearTimeout(state.reread);
+    else if (this.rereadsArmed >= REREADS_PER_QUEUED_TASK * this.config.queueLimit) return void this.metrics.bridgeRereads.inc({ reason: 'reread', outcome: 'skipped' });
+    else this.rereadsArmed += 1;
     state.reread = setTimeout(() => {
       state.reread = undefined;
+      this.rereadsArmed -= 1;
       if (this.stopping.signal.aborted) return this.forget(taskId, state);
       this.schedule(taskId, true, 'reread');
     }, this.config.rereadDelayMs);
@@ -156,7 +173,6 @@ export class TaskRereader implements OnApplicationShutdown {
   private forget(taskId: string, state: TaskState): void {
     if (state.running || state.next || state.reread) return;
     if (this.tasks.get(taskId) === state) this.tasks.delete(taskId);
-    this.metrics.bridgeQueued.set(this.tasks.size);
   }
 
   /** Reads the task from Conductor and produces it (always, or only when it differs from the projection). */

@@ -167,6 +167,46 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...AUTH, SHUTDOWN_DRAIN_MS: 'soon' })).toThrow(/SHUTDOWN_DRAIN_MS/);
   });
 
+  it('reads the watch limit, 10,000 by default', () => {
+    expect(loadConfig({ ...AUTH }).http.maxHeldWatches).toBe(10000);
+    expect(loadConfig({ ...AUTH, WATCH_MAX_HELD: '50' }).http.maxHeldWatches).toBe(50);
+    expect(() => loadConfig({ ...AUTH, WATCH_MAX_HELD: '0' })).toThrow(/WATCH_MAX_HELD/);
+  });
+
+  describe('the Conductor bridge', () => {
+    const BRIDGE = { CONDUCTOR_URL: 'http://conductor:8080/', BRIDGE_WEBHOOK_TOKEN: 'a-shared-secret-123' };
+
+    it('is off without CONDUCTOR_URL', () => {
+      expect(loadConfig({ ...AUTH }).bridge).toBeUndefined();
+    });
+
+    it('is on with CONDUCTOR_URL and a webhook token, with the documented defaults', () => {
+      expect(loadConfig({ ...AUTH, ...BRIDGE }).bridge).toEqual({
+        conductorUrl: 'http://conductor:8080',
+        conductorTimeoutMs: 2000,
+        webhookHeader: 'x-webhook-token',
+        webhookToken: 'a-shared-secret-123',
+        rereadDelayMs: 1000,
+        answerTimeoutMs: 4000,
+        queueLimit: 1000,
+        reconcileIntervalMs: 30000,
+        reconcileWindowMs: 600000,
+        conductorRate: 50,
+      });
+      expect(loadConfig({ ...AUTH, ...BRIDGE, CONDUCTOR_KEY_ID: 'k', CONDUCTOR_KEY_SECRET: 's' }).bridge?.conductorKey).toEqual({ id: 'k', secret: 's' });
+    });
+
+    it('refuses a bridge whose webhooks anyone could call, half an Orkes key, or a URL that is not one', () => {
+      expect(() => loadConfig({ ...AUTH, CONDUCTOR_URL: 'http://conductor:8080' })).toThrow(/BRIDGE_WEBHOOK_TOKEN/);
+      expect(() => loadConfig({ ...AUTH, ...BRIDGE, BRIDGE_WEBHOOK_TOKEN: 'short' })).toThrow(/BRIDGE_WEBHOOK_TOKEN/);
+      expect(() => loadConfig({ ...AUTH, ...BRIDGE, CONDUCTOR_KEY_ID: 'k' })).toThrow(/CONDUCTOR_KEY_SECRET/);
+      for (const url of ['conductor:8080', 'ftp://conductor', 'http://conductor/api?x=1', 'http://a b']) {
+        expect(() => loadConfig({ ...AUTH, ...BRIDGE, CONDUCTOR_URL: url })).toThrow(/CONDUCTOR_URL/);
+      }
+      expect(() => loadConfig({ ...AUTH, ...BRIDGE, BRIDGE_WEBHOOK_HEADER: 'X Token' })).toThrow(/BRIDGE_WEBHOOK_HEADER/);
+    });
+  });
+
   it('reads the keep-alive timeout', () => {
     expect(loadConfig({ ...AUTH, HTTP_KEEP_ALIVE_TIMEOUT_MS: '620000' }).http.keepAliveTimeoutMs).toBe(620000);
     expect(() => loadConfig({ ...AUTH, HTTP_KEEP_ALIVE_TIMEOUT_MS: '10' })).toThrow(/HTTP_KEEP_ALIVE_TIMEOUT_MS/);
