@@ -123,6 +123,9 @@ export function watchSettings() {
   const waves = positiveIntegerFromEnv('BENCH_WAVES', base.waves);
   const hotWatchers = base.hotTasks * base.watchersPerHotTask;
   if (hotWatchers >= watchers) throw new Error(`BENCH_WATCHERS must be above the ${hotWatchers} watchers of the shared tasks (got ${watchers})`);
+  // A wave is one produce request: over a thousand tasks of 1.3 KB, a partition's batch nears Kafka's 1 MB message limit.
+  const waveTasks = Math.ceil((watchers - hotWatchers) / Math.max(1, waves - 1));
+  if (waves < 2 || waveTasks > 1000) throw new Error(`BENCH_WAVES=${waves} makes waves of ${waveTasks} tasks: at least 2 waves, of at most 1000 tasks each`);
   return {
     ...base,
     watchers,
