@@ -101,7 +101,7 @@ single absolute figure: the machines here are shared and noisy.
 `;
 
 /** Writes the figures to <name>.json and replaces the benchmark's section of the summary. */
-export function writeResults(name: 'read' | 'read-lb' | 'batch' | 'ingest' | 'redis' | 'rebuild' | 'retention', figures: object, markdownSection: string): { json: string; summary: string } {
+export function writeResults(name: 'read' | 'read-lb' | 'batch' | 'ingest' | 'redis' | 'rebuild' | 'retention' | 'watch', figures: object, markdownSection: string): { json: string; summary: string } {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const jsonPath = join(RESULTS_DIR, `${name}.json`);
   writeFileSync(jsonPath, `${JSON.stringify(figures, null, 2)}\n`);

@@ -114,6 +114,49 @@ export function rebuildSettings() {
 
 export type RebuildSettings = ReturnType<typeof rebuildSettings>;
 
+/** Settings of `npm run bench:watch`. */
+export function watchSettings() {
+  const base = SMOKE
+    ? { watchers: 200, hotTasks: 1, watchersPerHotTask: 20, rounds: 2, waves: 4, idleSeconds: 1 }
+    : { watchers: 10_000, hotTasks: 5, watchersPerHotTask: 100, rounds: 2, waves: 20, idleSeconds: 10 };
+  const watchers = positiveIntegerFromEnv('BENCH_WATCHERS', base.watchers);
+  const waves = positiveIntegerFromEnv('BENCH_WAVES', base.waves);
+  const hotWatchers = base.hotTasks * base.watchersPerHotTask;
+  if (hotWatchers >= watchers) throw new Error(`BENCH_WATCHERS must be above the ${hotWatchers} watchers of the shared tasks (got ${watchers})`);
+  // A wave is one produce request: over a thousand tasks of 1.3 KB, a partition's batch nears Kafka's 1 MB message limit.
+  const waveTasks = Math.ceil((watchers - hotWatchers) / Math.max(1, waves - 1));
+  if (waves < 2 || waveTasks > 1000) throw new Error(`BENCH_WAVES=${waves} makes waves of ${waveTasks} tasks: at least 2 waves, of at most 1000 tasks each`);
+  return {
+    ...base,
+    watchers,
+    waves,
+    rounds: positiveIntegerFromEnv('BENCH_ROUNDS', base.rounds),
+    idleSeconds: positiveIntegerFromEnv('BENCH_IDLE_SECONDS', base.idleSeconds),
+    /** Tasks watched by one client each; the rest of the watchers share `hotTasks` tasks. */
+    singleTasks: watchers - hotWatchers,
+    /** The wait every watch asks for (`Prefer: wait=N`): the service's longest. */
+    waitSeconds: 60,
+    /** Pause after a wave is wholly answered, before the next one is produced. */
+    wavePauseMs: SMOKE ? 100 : 300,
+    /** A wave not wholly answered within this fails the run (well within the wait). */
+    waveTimeoutMs: 20_000,
+    /** Connections opened (and first read) at once while the watchers connect. */
+    connectConcurrency: 200,
+    partitions: 4,
+    route: '/api/tasks/',
+    /** WATCH_MAX_HELD of the service: above the watchers, so none is refused. */
+    maxHeld: 20_000,
+    rssSampleMs: SMOKE ? 250 : 1000,
+    /** Pause before the first idle window and after the connections close. */
+    settleMs: SMOKE ? 200 : 2000,
+    metricsPollMs: 250,
+    heldTimeoutSeconds: 60,
+    readableTimeoutSeconds: SMOKE ? 60 : 180,
+  };
+}
+
+export type WatchSettings = ReturnType<typeof watchSettings>;
+
 export interface RunNames {
   name: string;
   topic: string;
@@ -124,7 +167,7 @@ export interface RunNames {
 }
 
 /** Names no other run, suite or engineer uses: topics, groups and key prefixes are per run. */
-export function runNames(benchmark: 'read' | 'batch' | 'ingest' | 'rebuild'): RunNames {
+export function runNames(benchmark: 'read' | 'batch' | 'ingest' | 'rebuild' | 'watch'): RunNames {
   const name = uniqueName(`bench-${benchmark}`);
   return {
     name,

@@ -183,25 +183,28 @@ export interface ServiceOptions {
   partitions: number;
   /** Serve /metrics on this port (METRICS_PORT): metrics on. Without it, metrics are off. */
   metricsPort?: number;
+  /** More of the service's settings (e.g. WATCH_MAX_HELD), over the run's. */
+  environment?: Record<string, string>;
 }
 
 /**
  * The service as it runs in production: `node dist/main.js` after `npm run build`, configured only
  * through its environment (see src/config/environment.ts), isolated by per-run topic, group and prefix.
  */
-export function startService({ runName, name, infra, topic, dlqTopic, groupId, keyPrefix, token, partitions, metricsPort }: ServiceOptions): Promise<TaskServer> {
+export function startService({ runName, name, infra, topic, dlqTopic, groupId, keyPrefix, token, partitions, metricsPort, environment }: ServiceOptions): Promise<TaskServer> {
   const env = {
     ...serviceEnvironment({ infra, topic, dlqTopic, groupId, keyPrefix, partitions }),
     AUTH_TOKENS: token,
     LOG_LEVEL: 'warn',
     ...(metricsPort !== undefined && { METRICS_PORT: String(metricsPort) }),
+    ...environment,
   };
   const args = [...SERVICE_NODE_ARGS, join(ROOT, 'dist', 'main.js')];
   return startTaskServer('the service', { name, runName, args, env, portVariable: 'PORT', token, bootTimeoutMs: SERVICE_BOOT_TIMEOUT_MS });
 }
 
 /** The environment the service and `npm run rebuild` read their Kafka and Redis settings from. */
-function serviceEnvironment({ infra, topic, dlqTopic, groupId, keyPrefix, partitions }: Omit<ServiceOptions, 'runName' | 'name' | 'token' | 'metricsPort'>): Record<string, string> {
+function serviceEnvironment({ infra, topic, dlqTopic, groupId, keyPrefix, partitions }: Omit<ServiceOptions, 'runName' | 'name' | 'token' | 'metricsPort' | 'environment'>): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
