@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConductorClient, ConductorTaskDef, ConductorWorkflowDef } from './support/conductor-client.js';
+import { ConductorClient } from './support/conductor-client.js';
+import { simple, SYSTEM_WF, taskDef } from './support/conductor-workflows.js';
 import { eventually } from './support/eventually.js';
 import { CONDUCTOR_VERSION, TestConductor } from './support/test-conductor.js';
 
@@ -95,34 +96,6 @@ class WebhookReceiver {
     await once(this.server, 'close');
   }
 }
-
-const taskDef = (name: string): ConductorTaskDef => ({
-  name,
-  retryCount: 0,
-  timeoutSeconds: 3600,
-  responseTimeoutSeconds: 600,
-  timeoutPolicy: 'TIME_OUT_WF',
-  ownerEmail: 'e2e@example.com',
-});
-
-const workflowDef = (name: string, tasks: ConductorWorkflowDef['tasks']): ConductorWorkflowDef => ({
-  name,
-  version: 1,
-  schemaVersion: 2,
-  ownerEmail: 'e2e@example.com',
-  timeoutSeconds: 0,
-  timeoutPolicy: 'ALERT_ONLY',
-  tasks,
-});
-
-/** One SIMPLE task per workflow, each of its own type, so that a poll hands out that scenario's task only. */
-const simple = (type: string) => workflowDef(`${type}_wf`, [{ name: type, taskReferenceName: 'work', type: 'SIMPLE', inputParameters: { orderId: '${workflow.input.orderId}' } }]);
-
-const SYSTEM_WF = workflowDef('system_tasks_wf', [
-  { name: 'inline_step', taskReferenceName: 'inline', type: 'INLINE', inputParameters: { evaluatorType: 'javascript', expression: '$.a + $.b', a: '${workflow.input.a}', b: '${workflow.input.b}' } },
-  { name: 'jq_step', taskReferenceName: 'jq', type: 'JSON_JQ_TRANSFORM', inputParameters: { x: '${inline.output.result}', queryExpression: '{doubled: (.x * 2)}' } },
-  { name: 'wait_step', taskReferenceName: 'wait', type: 'WAIT', inputParameters: {} },
-]);
 
 describe(`a stock Conductor OSS server (${CONDUCTOR_VERSION}) and its webhooks`, () => {
   let receiver: WebhookReceiver;

@@ -74,6 +74,7 @@ export class ConductorWebhookController {
   }
 
   private async counted(kind: 'task' | 'workflow', work: () => Promise<void>): Promise<void> {
+    const started = performance.now();
     try {
       await work();
       this.metrics.bridgeNotifications.inc({ kind, outcome: 'accepted' });
@@ -81,6 +82,8 @@ export class ConductorWebhookController {
       const outcome = error instanceof BridgeBusyError ? 'busy' : error instanceof BridgeAnswerTimeoutError ? 'timeout' : 'failed';
       this.metrics.bridgeNotifications.inc({ kind, outcome });
       throw error;
+    } finally {
+      this.metrics.bridgeNotificationDuration.observe({ kind }, (performance.now() - started) / 1000);
     }
   }
 

@@ -71,6 +71,7 @@ export class TaskCacheMetrics {
   readonly redisCommandErrors: Counter<'operation'>;
 
   readonly bridgeNotifications: Counter<'kind' | 'outcome'>;
+  readonly bridgeNotificationDuration: Histogram<'kind'>;
   readonly bridgeRereads: Counter<'reason' | 'outcome'>;
   readonly bridgeFailures: Counter;
   readonly bridgeQueued: Gauge;
@@ -213,6 +214,13 @@ export class TaskCacheMetrics {
       name: 'taskcache_bridge_notifications_total',
       help: "Conductor webhooks received by the bridge (CONDUCTOR_URL), by kind (task, workflow) and outcome: accepted (200), unauthorized (no or wrong shared header), invalid (no valid id), busy (BRIDGE_QUEUE_LIMIT reached), timeout (not produced within BRIDGE_ANSWER_TIMEOUT_MS), failed (Conductor or Kafka failing)",
       labelNames: ['kind', 'outcome'],
+      registers,
+    });
+    this.bridgeNotificationDuration = new Histogram({
+      name: 'taskcache_bridge_notification_duration_seconds',
+      help: "Time from a Conductor webhook reaching the bridge to its answer, by kind (task: the task re-read and acknowledged by Kafka; workflow: its tasks read). Conductor's webhook read timeout must stay above its tail (it is 300 ms unless set)",
+      labelNames: ['kind'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 4, 8],
       registers,
     });
     this.bridgeRereads = new Counter({
