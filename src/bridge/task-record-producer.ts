@@ -1,4 +1,4 @@
-import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Producer } from 'kafkajs';
 import { KafkaConfig } from '../config/app-config.js';
 import { KafkaClient } from '../kafka/kafka-client.js';
@@ -15,7 +15,7 @@ export abstract class TaskRecordProducer {
  * must: the default partitioner keeps a task on one partition, so offsets order its versions.
  */
 @Injectable()
-export class KafkaTaskRecordProducer extends TaskRecordProducer implements OnApplicationShutdown {
+export class KafkaTaskRecordProducer extends TaskRecordProducer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly producer: Producer;
   private readonly topic: string;
   private connected: Promise<void> | undefined;
@@ -26,13 +26,22 @@ export class KafkaTaskRecordProducer extends TaskRecordProducer implements OnApp
     this.producer = client.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: LinearDefaultPartitioner, retry: { retries: 2 } });
   }
 
+  /** Connects at start, in the background: the first webhook then does not wait for it (it took about a second). */
+  onApplicationBootstrap(): void {
+    this.connect().catch(() => undefined);
+  }
+
   async produce(taskId: string, value: Buffer): Promise<void> {
+    await this.connect();
+    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: taskId, value }] });
+  }
+
+  private connect(): Promise<void> {
     this.connected ??= this.producer.connect().catch((error: unknown) => {
       this.connected = undefined;
       throw error;
     });
-    await this.connected;
-    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: taskId, value }] });
+    return this.connected;
   }
 
   async onApplicationShutdown(): Promise<void> {
