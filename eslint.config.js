@@ -3,11 +3,11 @@ import tseslint from 'typescript-eslint';
 
 /**
  * Type-aware checks on every TypeScript file, and the dependency direction of the README's
- * "Source layout": tasks, ingest and health use projection, projection uses redis, nothing imports
- * tasks, ingest, health or rebuild (only the app's wiring, app.module.ts, app.factory.ts and the
- * OpenAPI document's openapi/api-document.ts, does;
- * rebuild, the other entry point, wires ingest into its own context), and http, which maps domain
- * errors by their code, imports none of them.
+ * "Source layout": tasks, ingest, health and bridge use projection, projection uses redis, nothing imports
+ * tasks, ingest, health, rebuild or bridge (only the app's wiring, app.module.ts, app.factory.ts and
+ * the OpenAPI document's openapi/api-document.ts, does; rebuild, the other entry point, wires ingest
+ * into its own context, and bridge reads the event contract's size limit from ingest), and http,
+ * which maps domain errors by their code, imports none of them.
  */
 
 /** An import of `dir/` from anywhere, by relative path. */

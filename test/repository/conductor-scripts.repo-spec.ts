@@ -23,8 +23,9 @@ describe('scripts/conductor (the stock Conductor server of the e2e tests)', () =
   });
 
   it("points Conductor's Redis, queues and lock at the private redis-server, never the jar's localhost:6379", () => {
-    expect(properties.get('conductor.redis.hosts')).toBe('127.0.0.1:@REDIS_PORT@:us-east-1c');
-    expect(properties.get('conductor.redis-lock.server-address')).toBe('redis://127.0.0.1:@REDIS_PORT@');
+    expect(properties.get('conductor.redis.hosts')).toBe('@REDIS_HOST@:@REDIS_PORT@:us-east-1c');
+    expect(properties.get('conductor.redis-lock.server-address')).toBe('redis://@REDIS_HOST@:@REDIS_PORT@');
+    expect(testConductor).toContain("REDIS_HOST: '127.0.0.1'");
     expect(properties.get('conductor.db.type')).toBe('redis_standalone');
     expect(properties.get('conductor.queue.type')).toBe('redis_standalone');
   });

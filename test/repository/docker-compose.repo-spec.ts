@@ -24,7 +24,7 @@ const DEPLOYMENT_SPECIFIC = new Set([
 ]);
 
 describe('docker-compose.yml', () => {
-  it.each(['task-cache', 'task-cache-cluster', 'rebuild'])('gives %s only variables the config schema knows', (service) => {
+  it.each(['task-cache', 'task-cache-cluster', 'task-cache-conductor', 'rebuild'])('gives %s only variables the config schema knows', (service) => {
     const known = new Set(
       getMetadataStorage()
         .getTargetValidationMetadatas(Environment, '', true, false)
@@ -35,7 +35,7 @@ describe('docker-compose.yml', () => {
     expect(names.filter((name) => !known.has(name))).toEqual([]);
   });
 
-  it.each(['task-cache', 'task-cache-cluster', 'rebuild'])('has %s log JSON lines, for a log collector, with a level LOG_LEVEL takes', (service) => {
+  it.each(['task-cache', 'task-cache-cluster', 'task-cache-conductor', 'rebuild'])('has %s log JSON lines, for a log collector, with a level LOG_LEVEL takes', (service) => {
     const env = compose.services[service].environment;
     const allowed = (property: string) =>
       getMetadataStorage()
@@ -304,5 +304,43 @@ describe('HAProxy (deploy/haproxy/haproxy.cfg) with docker-compose.yml and the s
     // The orchestrator waits longer than the service's own bound on its shutdown.
     expect(haproxyMs(service.stop_grace_period)).toBeGreaterThan(service.environment.SHUTDOWN_TIMEOUT_MS);
     expect(service.environment.SHUTDOWN_DRAIN_MS).toBeLessThan(service.environment.SHUTDOWN_TIMEOUT_MS);
+  });
+});
+
+describe('the Conductor profile ("conductor")', () => {
+  const conductor = compose.services.conductor;
+  const bridged = compose.services['task-cache-conductor'];
+  const template = readFileSync(join(ROOT, 'scripts', 'conductor', 'conductor.properties.template'), 'utf8');
+  const env = conductor.environment as Record<string, string | number>;
+
+  it('builds the server from scripts/conductor, whose pom names the version the tests run, and fills in every value of their properties', () => {
+    expect(conductor.build).toBe('scripts/conductor');
+    expect(readFileSync(join(ROOT, 'scripts', 'conductor', 'Dockerfile'), 'utf8')).toMatch(/COPY pom\.xml[\s\S]*dependency:copy[\s\S]*COPY conductor\.properties\.template entrypoint\.sh/);
+    const placeholders = [...new Set([...template.matchAll(/@([A-Z_]+)@/g)].map((match) => match[1]))].sort();
+    expect(Object.keys(env).sort()).toEqual(placeholders.map((name) => `TEMPLATE_${name}`));
+    for (const service of ['conductor', 'conductor-redis', 'task-cache-conductor']) expect(compose.services[service].profiles).toEqual(['conductor']);
+  });
+
+  it("points Conductor's Redis at its own, never the service's", () => {
+    expect(env.TEMPLATE_REDIS_HOST).toBe('conductor-redis');
+    expect(compose.services['conductor-redis'].image).toBe(compose.services.redis.image);
+  });
+
+  it("points Conductor's webhooks at the bridged instance's webhook endpoints, with its header and token, and a read timeout above its answer timeout", () => {
+    const port = bridged.environment.PORT;
+    expect(env.TEMPLATE_WEBHOOK_URL).toBe(`http://task-cache-conductor:${port}/conductor/webhook`);
+    expect([env.TEMPLATE_TASK_ENDPOINT, env.TEMPLATE_WORKFLOW_ENDPOINT]).toEqual(['task', 'workflow']);
+    expect(env.TEMPLATE_WEBHOOK_HEADER).toBe(bridged.environment.BRIDGE_WEBHOOK_HEADER);
+    expect(env.TEMPLATE_WEBHOOK_TOKEN).toBe(bridged.environment.BRIDGE_WEBHOOK_TOKEN);
+    expect(String(env.TEMPLATE_WEBHOOK_TOKEN)).toMatch(/^\$\{BRIDGE_WEBHOOK_TOKEN:\?/);
+    const answerTimeout = Number(bridged.environment.BRIDGE_ANSWER_TIMEOUT_MS ?? new Environment().BRIDGE_ANSWER_TIMEOUT_MS);
+    expect(Number(env.TEMPLATE_READ_TIMEOUT_MS)).toBeGreaterThan(answerTimeout);
+    expect(bridged.environment.CONDUCTOR_URL).toBe(`http://conductor:${env.TEMPLATE_SERVER_PORT}`);
+  });
+
+  it('runs the bridged instance as one more instance of the service: same topic, group and Redis', () => {
+    for (const name of ['KAFKA_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_GROUP_ID', 'REDIS_URL', 'REDIS_KEY_PREFIX']) {
+      expect([name, bridged.environment[name]]).toEqual([name, compose.services['task-cache'].environment[name]]);
+    }
   });
 });

@@ -127,6 +127,7 @@ export class TestConductor {
     const properties = join(dir, 'conductor.properties');
     const values: Record<string, string> = {
       SERVER_PORT: String(port),
+      REDIS_HOST: '127.0.0.1',
       REDIS_PORT: String(redis.port),
       WEBHOOK_URL: propertyValue('webhookUrl', options.webhookUrl.replace(/\/+$/, '')),
       TASK_ENDPOINT: propertyValue('taskEndpoint', options.taskEndpoint ?? 'task'),
