@@ -103,6 +103,8 @@ describe('the Conductor bridge: webhooks in, Conductor task JSON out to the sour
       expect(answer.json).toMatchObject({ status: 400, retryable: false });
     }
     expect((await notifyTask(server, 'taskId=b-1', { ...NOTIFY, 'Content-Type': 'text/plain' })).status).toBe(415);
+    // Refused before it is parsed: deep nesting costs JSON.parse most of a second per few megabytes.
+    expect((await notifyTask(server, '['.repeat(1_000_000))).json).toMatchObject({ status: 400, message: expect.stringContaining('nested deeper') });
     expect((await send(server, 'post', '/conductor/webhook/workflow', NOTIFY, JSON.stringify({ status: 'COMPLETED' }))).status).toBe(400);
   });
 
@@ -112,6 +114,14 @@ describe('the Conductor bridge: webhooks in, Conductor task JSON out to the sour
     expect(conductor.requests.filter((request) => request === 'GET /api/tasks/b-never')).toHaveLength(3);
     expect(await counted(app, 'bridgeRereads', { reason: 'notification', outcome: 'missing' })).toBe(1);
     expect((await send(server, 'get', '/api/tasks/b-never', AUTH)).status).toBe(404);
+  });
+
+  it('produces nothing Conductor answers for another task, or as something that is not a task, and answers 200: no retry would change it', async () => {
+    conductor.tasks.set('b-wrong', sampleTaskBytes('b-other', 0));
+    conductor.tasks.set('b-garbage', Buffer.from('{"taskId":"b-garbage",'));
+    for (const taskId of ['b-wrong', 'b-garbage']) expect((await notifyTask(server, { taskId })).status).toBe(200);
+    expect(await counted(app, 'bridgeRereads', { reason: 'notification', outcome: 'refused' })).toBe(2);
+    for (const taskId of ['b-wrong', 'b-garbage', 'b-other']) expect((await send(server, 'get', `/api/tasks/${taskId}`, AUTH)).status).toBe(404);
   });
 
   it('answers 503, retryable, while Conductor fails, and never crashes; the next notification goes through', async () => {
@@ -175,9 +185,9 @@ describe('the Conductor bridge under load and across instances', () => {
   });
 
   it('answers 503, retryable, to notifications past BRIDGE_QUEUE_LIMIT while Conductor is slow, and serves them all once asked again', async () => {
-    const { app, server } = await start(bridged('bridge-busy', conductor, { queueLimit: 5, answerTimeoutMs: 10_000 }));
+    const { app, server } = await start(bridged('bridge-busy', conductor, { queueLimit: 5, answerTimeoutMs: 10_000, conductorTimeoutMs: 5000 }));
     apps.push(app);
-    conductor.delayMs = () => 800; // within CONDUCTOR_TIMEOUT_MS (1 s here)
+    conductor.delayMs = () => 1500; // well within CONDUCTOR_TIMEOUT_MS (5 s here), on a loaded machine too
     try {
       const taskIds = Array.from({ length: 12 }, (_, index) => `busy-${index}`);
       for (const taskId of taskIds) conductor.tasks.set(taskId, sampleTaskBytes(taskId, 0));

@@ -26,12 +26,18 @@ export class BridgeBusyError extends DomainError {
   }
 }
 
-/** The notified task was not produced within BRIDGE_ANSWER_TIMEOUT_MS; the bridge goes on trying. */
+/** A notification was not done within BRIDGE_ANSWER_TIMEOUT_MS; the bridge goes on with it. */
 export class BridgeAnswerTimeoutError extends DomainError {
   readonly code = 'BRIDGE_TIMEOUT';
   readonly retryable = true;
 
-  constructor(taskId: string, timeoutMs: number) {
-    super(`task ${taskId} was not re-read and produced within ${timeoutMs} ms`);
+  constructor(what: string, timeoutMs: number) {
+    super(`${what} was not done within ${timeoutMs} ms; the bridge goes on with it`);
   }
+}
+
+/** Kafka refused or could not take the task the bridge re-read, or the bridge failed otherwise. Retryable. */
+export class BridgeUnavailableError extends DomainError {
+  readonly code = 'BRIDGE_UNAVAILABLE';
+  readonly retryable = true;
 }

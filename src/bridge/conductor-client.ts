@@ -5,7 +5,10 @@ import { isValidTaskId } from '../projection/task-id.js';
 import { ConductorUnavailableError } from './conductor-unavailable.error.js';
 
 /** A workflow is read for its tasks' ids only; anything bigger than this is refused. */
-const MAX_WORKFLOW_BYTES = 64 * 1024 * 1024;
+const MAX_WORKFLOW_BYTES = 16 * 1024 * 1024;
+
+/** Conductor answered what no retry will change: a task over the event contract's size limit. */
+export class ConductorRefusedError extends Error {}
 
 /**
  * Reads tasks and workflows from Conductor's REST API (Conductor OSS, or Orkes with an access key
@@ -24,7 +27,8 @@ export class ConductorClient {
    * such task (204, as Conductor OSS answers, or 404).
    */
   async getTask(taskId: string): Promise<Buffer | null> {
-    const answer = await this.get(`/api/tasks/${encodeURIComponent(taskId)}`, MAX_VALUE_BYTES);
+    const path = `/api/tasks/${encodeURIComponent(taskId)}`;
+    const answer = await this.get(path, MAX_VALUE_BYTES, (size) => new ConductorRefusedError(`task ${taskId} is over ${MAX_VALUE_BYTES} bytes (${size}), the event contract's limit: not produced`));
     if (answer === null) return null;
     if (answer[0] !== 0x7b) throw new ConductorUnavailableError(`GET /api/tasks/${taskId} answered something other than a JSON object`);
     return answer;
@@ -46,27 +50,32 @@ export class ConductorClient {
     return tasks.map((task) => (task as { taskId?: unknown } | null)?.taskId).filter((taskId): taskId is string => typeof taskId === 'string' && isValidTaskId(taskId));
   }
 
-  /** The body of a 200, null for a 204 or 404; throws for anything else. Retries once with a new token when refused (Orkes). */
-  private async get(path: string, limitBytes: number, renewed = false): Promise<Buffer | null> {
+  /**
+   * The body of a 200, null for a 204 or 404; a `ConductorUnavailableError` for anything else (a
+   * `tooLarge` error for a body over `limitBytes`, when given). Retries once with a new token when
+   * refused (Orkes). The whole exchange, body included, is bounded by CONDUCTOR_TIMEOUT_MS.
+   */
+  private async get(path: string, limitBytes: number, tooLarge?: (size: number) => Error, renewed = false): Promise<Buffer | null> {
     const headers: Record<string, string> = { Accept: 'application/json' };
-    if (this.config.conductorKey) headers['X-Authorization'] = await this.authToken();
-    let response: Response;
+    const token = this.config.conductorKey ? this.authToken() : undefined;
+    let response: Response | undefined;
     try {
+      if (token !== undefined) headers['X-Authorization'] = await token;
       response = await fetch(`${this.config.conductorUrl}${path}`, { headers, signal: AbortSignal.timeout(this.config.conductorTimeoutMs) });
-    } catch (error) {
-      throw new ConductorUnavailableError(`GET ${path} failed: ${reason(error)}`, { cause: error });
-    }
-    try {
       if (response.status === 204 || response.status === 404) return null;
-      if ((response.status === 401 || response.status === 403) && this.config.conductorKey && !renewed) {
-        this.token = undefined;
-        return await this.get(path, limitBytes, true);
+      if ((response.status === 401 || response.status === 403) && token !== undefined && !renewed) {
+        // Renewed once for all: a token another request has renewed meanwhile is kept.
+        if (this.token === token) this.token = undefined;
+        return await this.get(path, limitBytes, tooLarge, true);
       }
       if (response.status !== 200) throw new ConductorUnavailableError(`GET ${path} answered ${response.status}`);
-      return await readLimited(response, limitBytes, path);
+      return await readLimited(response, limitBytes, path, tooLarge);
+    } catch (error) {
+      if (error instanceof ConductorUnavailableError || error instanceof ConductorRefusedError) throw error;
+      throw new ConductorUnavailableError(`GET ${path} failed: ${reason(error)}`, { cause: error });
     } finally {
       // A body not read (an error answer) is released, so that its connection can be reused.
-      await response.body?.cancel().catch(() => undefined);
+      await response?.body?.cancel().catch(() => undefined);
     }
   }
 
@@ -96,22 +105,29 @@ export class ConductorClient {
       await response.body?.cancel().catch(() => undefined);
       throw new ConductorUnavailableError(`POST /api/token answered ${response.status}: check CONDUCTOR_KEY_ID and CONDUCTOR_KEY_SECRET`);
     }
-    const body = (await readLimited(response, 64 * 1024, '/api/token')).toString('utf8');
-    const token = (JSON.parse(body) as { token?: unknown }).token;
+    let token: unknown;
+    try {
+      token = (JSON.parse((await readLimited(response, 64 * 1024, '/api/token')).toString('utf8')) as { token?: unknown } | null)?.token;
+    } catch (error) {
+      if (error instanceof ConductorUnavailableError) throw error;
+      throw new ConductorUnavailableError(`POST /api/token failed: ${reason(error)}`, { cause: error });
+    }
     if (typeof token !== 'string' || token === '') throw new ConductorUnavailableError('POST /api/token answered no token');
     return token;
   }
 }
 
 /** The response body, refusing one over `limitBytes` without reading the rest. */
-async function readLimited(response: Response, limitBytes: number, path: string): Promise<Buffer> {
-  if (Number(response.headers.get('content-length')) > limitBytes) throw new ConductorUnavailableError(`GET ${path} answered more than ${limitBytes} bytes`);
+async function readLimited(response: Response, limitBytes: number, path: string, tooLarge?: (size: number) => Error): Promise<Buffer> {
+  const over = (size: number) => tooLarge?.(size) ?? new ConductorUnavailableError(`GET ${path} answered more than ${limitBytes} bytes`);
+  const declared = Number(response.headers.get('content-length'));
+  if (declared > limitBytes) throw over(declared);
   const chunks: Uint8Array[] = [];
   let size = 0;
   if (response.body) {
     for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
       size += chunk.length;
-      if (size > limitBytes) throw new ConductorUnavailableError(`GET ${path} answered more than ${limitBytes} bytes`);
+      if (size > limitBytes) throw over(size);
       chunks.push(chunk);
     }
   }

@@ -5,7 +5,8 @@ import { BridgeConfig } from '../config/app-config.js';
 import { JsonBody } from '../http/json-body.decorator.js';
 import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
 import { isValidTaskId, TASK_ID_RULE } from '../projection/task-id.js';
-import { BridgeAnswerTimeoutError, BridgeBusyError, InvalidNotificationError } from './bridge-errors.js';
+import { DomainError } from '../common/domain-error.js';
+import { BridgeAnswerTimeoutError, BridgeBusyError, BridgeUnavailableError, InvalidNotificationError } from './bridge-errors.js';
 import { TaskRereader } from './task-rereader.js';
 import { WebhookTokenGuard } from './webhook-token.guard.js';
 import { WorkflowReconciler } from './workflow-reconciler.js';
@@ -47,7 +48,7 @@ export class ConductorWebhookController {
     const { taskId, workflowId } = this.idsOf(body, 'task');
     if (taskId === undefined) throw this.invalid('task', `a task notification must name its taskId (${TASK_ID_RULE})`);
     if (workflowId !== undefined) this.reconciler.seen(workflowId);
-    await this.counted('task', () => this.withinAnswerTime(taskId, this.rereader.notified(taskId)));
+    await this.counted('task', () => this.withinAnswerTime(`task ${taskId}`, (signal) => this.rereader.notified(taskId, signal)));
   }
 
   @Post('workflow')
@@ -55,7 +56,7 @@ export class ConductorWebhookController {
   async workflow(@JsonBody(NOTIFICATION_BODY_LIMIT_BYTES) body: unknown): Promise<void> {
     const { workflowId } = this.idsOf(body, 'workflow');
     if (workflowId === undefined) throw this.invalid('workflow', `a workflow notification must name its workflowId (${TASK_ID_RULE})`);
-    await this.counted('workflow', () => this.reconciler.workflowNotified(workflowId));
+    await this.counted('workflow', () => this.withinAnswerTime(`workflow ${workflowId}`, () => this.reconciler.workflowNotified(workflowId)));
   }
 
   /** The notification's ids, where they are valid ids; a body that is not an object is refused. */
@@ -81,21 +82,31 @@ export class ConductorWebhookController {
     } catch (error) {
       const outcome = error instanceof BridgeBusyError ? 'busy' : error instanceof BridgeAnswerTimeoutError ? 'timeout' : 'failed';
       this.metrics.bridgeNotifications.inc({ kind, outcome });
-      throw error;
+      // Whatever failed, Conductor may send the notification again: never a 500, which it would not.
+      if (error instanceof DomainError) throw error;
+      throw new BridgeUnavailableError(`the bridge failed unexpectedly: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     } finally {
       this.metrics.bridgeNotificationDuration.observe({ kind }, (performance.now() - started) / 1000);
     }
   }
 
-  /** The pass, or a retryable timeout once BRIDGE_ANSWER_TIMEOUT_MS has passed (the pass goes on). */
-  private async withinAnswerTime(taskId: string, pass: Promise<void>): Promise<void> {
+  /**
+   * The work, or a retryable timeout once BRIDGE_ANSWER_TIMEOUT_MS has passed: the work goes on,
+   * and is told (`signal`) that nobody waits for it any more.
+   */
+  private async withinAnswerTime(what: string, work: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const gaveUp = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BridgeAnswerTimeoutError(taskId, this.config.answerTimeoutMs)), this.config.answerTimeoutMs);
+      timer = setTimeout(() => {
+        gaveUp.abort();
+        reject(new BridgeAnswerTimeoutError(what, this.config.answerTimeoutMs));
+      }, this.config.answerTimeoutMs);
     });
-    pass.catch(() => undefined); // answered by the race below, or past it
+    const done = work(gaveUp.signal);
+    done.catch(() => undefined); // answered by the race below, or past it
     try {
-      await Promise.race([pass, timeout]);
+      await Promise.race([done, timeout]);
     } finally {
       clearTimeout(timer);
     }

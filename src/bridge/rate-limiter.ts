@@ -1,9 +1,13 @@
 import { sleep } from '../common/sleep.js';
 
-/** At most `perSecond` takes a second, in bursts of at most that many (a token bucket). */
+/**
+ * At most `perSecond` takes a second, in bursts of at most that many (a token bucket), handed out
+ * in the order they were asked for.
+ */
 export class RateLimiter {
   private tokens: number;
   private refilledAt = performance.now();
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly perSecond: number,
@@ -12,8 +16,14 @@ export class RateLimiter {
     this.tokens = perSecond;
   }
 
-  /** Resolves when a request may be made; rejects once `signal` aborts. */
-  async take(): Promise<void> {
+  /** Resolves when a request may be made, after every earlier take; rejects once `signal` aborts. */
+  take(): Promise<void> {
+    const turn = this.queue.then(() => this.next());
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async next(): Promise<void> {
     for (;;) {
       const now = performance.now();
       this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.refilledAt) / 1000) * this.perSecond);

@@ -8,6 +8,10 @@ import { TaskRereader } from './task-rereader.js';
 
 /** Recently active workflows remembered at most; past it the least recently notified are forgotten. */
 export const MAX_RECENT_WORKFLOWS = 10_000;
+/** Workflows read from Conductor at once (each answer is buffered whole, up to 16 MiB). */
+const CONCURRENT_WORKFLOW_READS = 2;
+/** Task ids waiting to be compared, per task BRIDGE_QUEUE_LIMIT allows under way; past it they are skipped (counted). */
+const COMPARES_PER_QUEUED_TASK = 10;
 
 /**
  * What Conductor never announces. Conductor's task webhook misses transitions (a worker's progress
@@ -17,8 +21,11 @@ export const MAX_RECENT_WORKFLOWS = 10_000;
  *   workflow and produces those whose bytes differ from what the projection serves;
  * - every BRIDGE_RECONCILE_INTERVAL_MS, the tasks of every workflow notified within
  *   BRIDGE_RECONCILE_WINDOW_MS (task or workflow notifications) are compared the same way.
- * Both read Conductor at most BRIDGE_CONDUCTOR_RATE times a second, shared; a round that has not
- * finished when the next is due lets that one pass.
+ * Both read Conductor at most BRIDGE_CONDUCTOR_RATE times a second, shared, in the order asked for,
+ * and at most CONCURRENT_WORKFLOW_READS workflows at once. A round takes (workflows + their tasks)
+ * / BRIDGE_CONDUCTOR_RATE seconds at least; one that has not finished when the next is due lets
+ * that one pass. The task ids to compare wait in one queue, each once, bounded; past the bound
+ * they are skipped (counted), for a later round.
  */
 @Injectable()
 export class WorkflowReconciler implements OnModuleInit, OnApplicationShutdown {
@@ -29,6 +36,11 @@ export class WorkflowReconciler implements OnModuleInit, OnApplicationShutdown {
   private readonly rate: RateLimiter;
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
+  /** Task ids waiting to be compared, each once, by why; drained at the shared rate by one loop. */
+  private readonly toCompare = new Map<string, 'workflow' | 'reconcile'>();
+  private comparing: Promise<void> | undefined;
+  private workflowReads = 0;
+  private readonly workflowSlots: (() => void)[] = [];
   private readonly failureLog = new LogThrottle(10_000);
 
   constructor(
@@ -66,8 +78,7 @@ export class WorkflowReconciler implements OnModuleInit, OnApplicationShutdown {
    */
   async workflowNotified(workflowId: string): Promise<void> {
     this.seen(workflowId);
-    const taskIds = await this.taskIdsOf(workflowId);
-    void this.compare(taskIds, 'workflow');
+    this.compare(await this.taskIdsOf(workflowId), 'workflow');
   }
 
   /** One round over the recently active workflows. */
@@ -78,7 +89,9 @@ export class WorkflowReconciler implements OnModuleInit, OnApplicationShutdown {
     for (const workflowId of [...this.recent.keys()]) {
       if (this.stopping.signal.aborted) return;
       try {
-        await this.compare(await this.taskIdsOf(workflowId), 'reconcile');
+        this.compare(await this.taskIdsOf(workflowId), 'reconcile');
+        // Paced by the comparisons: a round reads no faster than it compares.
+        await this.comparing;
       } catch (error) {
         if (this.stopping.signal.aborted) return;
         if (this.failureLog.take()) this.logger.warn({ workflowId, err: error }, `reconciling workflow ${workflowId} failed: ${(error as Error).message}`);
@@ -88,18 +101,40 @@ export class WorkflowReconciler implements OnModuleInit, OnApplicationShutdown {
 
   /** The workflow's task ids; a workflow Conductor no longer has is forgotten. */
   private async taskIdsOf(workflowId: string): Promise<string[]> {
-    await this.rate.take();
-    const taskIds = await this.conductor.getWorkflowTaskIds(workflowId);
-    if (taskIds !== null) return taskIds;
-    this.recent.delete(workflowId);
-    return [];
+    if (this.workflowReads >= CONCURRENT_WORKFLOW_READS) await new Promise<void>((resolve) => this.workflowSlots.push(resolve));
+    else this.workflowReads += 1;
+    try {
+      await this.rate.take();
+      const taskIds = await this.conductor.getWorkflowTaskIds(workflowId);
+      if (taskIds !== null) return taskIds;
+      this.recent.delete(workflowId);
+      return [];
+    } finally {
+      const nextInLine = this.workflowSlots.shift();
+      if (nextInLine) nextInLine();
+      else this.workflowReads -= 1;
+    }
   }
 
-  /** Schedules a comparing pass per task, at the shared rate. */
-  private async compare(taskIds: readonly string[], reason: 'workflow' | 'reconcile'): Promise<void> {
+  /** Queues a comparing pass per task (each once), drained at the shared rate. */
+  private compare(taskIds: readonly string[], reason: 'workflow' | 'reconcile'): void {
+    const bound = COMPARES_PER_QUEUED_TASK * this.config.queueLimit;
+    for (const taskId of taskIds) {
+      if (this.toCompare.has(taskId)) continue;
+      if (this.toCompare.size >= bound) {
+        this.metrics.bridgeRereads.inc({ reason, outcome: 'skipped' });
+        continue;
+      }
+      this.toCompare.set(taskId, reason);
+    }
+    this.comparing ??= this.drain().finally(() => (this.comparing = undefined));
+  }
+
+  private async drain(): Promise<void> {
     try {
-      for (const taskId of taskIds) {
+      for (const [taskId, reason] of this.toCompare) {
         await this.rate.take();
+        this.toCompare.delete(taskId);
         this.rereader.reconcile(taskId, reason);
       }
     } catch {

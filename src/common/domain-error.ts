@@ -24,6 +24,7 @@ export type DomainErrorCode =
   | 'BRIDGE_BUSY'
   | 'BRIDGE_TIMEOUT'
   | 'CONDUCTOR_UNAVAILABLE'
+  | 'BRIDGE_UNAVAILABLE'
   // ingest (events; each starts the x-dlq-reason header of a dead letter)
   | 'VALUE_TOO_LARGE'
   | 'INVALID_JSON'

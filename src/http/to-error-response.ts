@@ -31,6 +31,7 @@ const DOMAIN_ERRORS = {
   BRIDGE_BUSY: { status: 503, message: 'The bridge has too many tasks to re-read; send the notification again later' },
   BRIDGE_TIMEOUT: { status: 503 },
   CONDUCTOR_UNAVAILABLE: { status: 503, message: 'Conductor could not be read; the bridge retries' },
+  BRIDGE_UNAVAILABLE: { status: 503, message: 'The task could not be produced to Kafka; send the notification again later' },
   TOO_MANY_WATCHES: { status: 503, message: 'This instance holds its limit of watches; retry later, or read without Prefer: wait' },
   CONFIG_INVALID: null,
   VALUE_TOO_LARGE: null,

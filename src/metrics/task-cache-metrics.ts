@@ -225,7 +225,7 @@ export class TaskCacheMetrics {
     });
     this.bridgeRereads = new Counter({
       name: 'taskcache_bridge_rereads_total',
-      help: 'Tasks the bridge re-read from Conductor, by reason (notification, reread: the one that follows a notification, workflow, reconcile) and outcome: produced, unchanged (the projection already serves those bytes), missing (Conductor has no such task), failed, skipped (queue full)',
+      help: "Tasks the bridge re-read from Conductor, by reason (notification, reread: the one that follows a notification, workflow, reconcile) and outcome: produced, unchanged (the projection already serves those bytes), missing (Conductor has no such task), refused (over 1 MiB, or not that task's JSON: not produced), failed, skipped (queue full)",
       labelNames: ['reason', 'outcome'],
       registers,
     });
