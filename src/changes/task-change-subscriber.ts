@@ -3,7 +3,7 @@ import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import { RedisConfig } from '../config/app-config.js';
 import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
-import { RedisConnection } from '../redis/redis-connection.js';
+import { clusterNodeConnection, RedisConnection } from '../redis/redis-connection.js';
 import { changeChannels, decodeChanges } from './task-change-channels.js';
 
 /** How often a cluster's slot map is checked for channels whose master changed, besides on every refresh. */
@@ -122,20 +122,7 @@ export class TaskChangeSubscriber implements OnModuleInit, OnApplicationShutdown
   /** A plain connection to one master, with the cluster's credentials, reconnecting on its own. */
   private nodeConnection(owner: string): Redis {
     const at = owner.lastIndexOf(':');
-    const { username, password, tls } = this.config.cluster!;
-    return new Redis({
-      host: owner.slice(0, at),
-      port: Number(owner.slice(at + 1)),
-      ...(username !== undefined && { username }),
-      ...(password !== undefined && { password }),
-      ...(tls && { tls: {} }),
-      connectionName: 'task-cache-changes',
-      lazyConnect: true,
-      autoResubscribe: false,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), 2000),
-    });
+    return clusterNodeConnection(this.config.cluster!, { host: owner.slice(0, at), port: Number(owner.slice(at + 1)) }, 'task-cache-changes', { autoResubscribe: false });
   }
 }
 

@@ -5,7 +5,7 @@ import { Cluster, Redis } from 'ioredis';
 import { LogThrottle } from '../common/log-throttle.js';
 import { RedisConfig } from '../config/app-config.js';
 import { TaskCacheMetrics } from '../metrics/task-cache-metrics.js';
-import { RedisClient, RedisConnection } from '../redis/redis-connection.js';
+import { clusterNodeConnection, RedisClient, RedisConnection } from '../redis/redis-connection.js';
 import { GenerationSource } from './generation-source.js';
 import { ProjectionKeys } from './projection-keys.js';
 import { ProjectionUnavailableError } from './projection-unavailable.error.js';
@@ -216,19 +216,7 @@ export class ProjectionGenerations extends GenerationSource implements OnModuleI
   private subscriberConnection(): Redis {
     const client = this.redis.client;
     if (!(client instanceof Cluster)) return client.duplicate();
-    const { nodes, username, password, tls } = this.config.cluster!;
-    return new Redis({
-      host: nodes[0].host,
-      port: nodes[0].port,
-      ...(username !== undefined && { username }),
-      ...(password !== undefined && { password }),
-      ...(tls && { tls: {} }),
-      connectionName: 'task-cache-pointer',
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), 2000),
-    });
+    return clusterNodeConnection(this.config.cluster!, this.config.cluster!.nodes[0], 'task-cache-pointer');
   }
 }
 

@@ -80,6 +80,29 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
 }
 
 /**
+ * A plain connection of its own to one node of a cluster, with the cluster's credentials and TLS,
+ * reconnecting by itself: for a subscription, which ioredis's cluster client would hide (its own
+ * subscribers resubscribe unseen, and kept connections open after being closed during a cluster
+ * restart).
+ */
+export function clusterNodeConnection(cluster: RedisClusterConfig, node: { host: string; port: number }, connectionName: string, options: { autoResubscribe?: boolean } = {}): Redis {
+  const { username, password, tls } = cluster;
+  return new Redis({
+    host: node.host,
+    port: node.port,
+    ...(username !== undefined && { username }),
+    ...(password !== undefined && { password }),
+    ...(tls && { tls: {} }),
+    connectionName,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: reconnectDelay,
+    ...options,
+  });
+}
+
+/**
  * A cluster client that fails as fast as the standalone one. With the offline queue off, a command
  * for a slot whose master cannot be reached fails at once rather than being retried for
  * `retryDelayOnFailover` x `maxRedirections` (ioredis's defaults, 100 ms x 16): reads answer 503
