@@ -96,6 +96,9 @@ export class ConductorWebhookController {
    */
   private async withinAnswerTime(what: string, work: (signal: AbortSignal) => Promise<void>): Promise<void> {
     const gaveUp = new AbortController();
+    // First: work that refuses at once (a full queue) throws here, before any timer is set.
+    const done = work(gaveUp.signal);
+    done.catch(() => undefined); // answered by the race below, or past it
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -103,8 +106,6 @@ export class ConductorWebhookController {
         reject(new BridgeAnswerTimeoutError(what, this.config.answerTimeoutMs));
       }, this.config.answerTimeoutMs);
     });
-    const done = work(gaveUp.signal);
-    done.catch(() => undefined); // answered by the race below, or past it
     try {
       await Promise.race([done, timeout]);
     } finally {
