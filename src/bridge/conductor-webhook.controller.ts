@@ -15,7 +15,7 @@ import { WorkflowReconciler } from './workflow-reconciler.js';
  * A notification's body is Conductor's TaskNotification or workflow StatusChangeNotification, whose
  * input and output come as strings: read up to this much, for the ids alone.
  */
-export const NOTIFICATION_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+const NOTIFICATION_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /**
  * The endpoints Conductor's `task_publisher` and `workflow_publisher` call: `POST

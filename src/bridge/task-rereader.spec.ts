@@ -98,7 +98,7 @@ describe('TaskRereader', () => {
     conductor.tasks.set('t1', task('t1', 2));
     await jest.advanceTimersByTimeAsync(1000);
     expect(producer.records).toEqual([['t1', task('t1', 1)], ['t1', task('t1', 2)]]);
-    expect(rereader.pending).toBe(0);
+    expect((await metrics.bridgeQueued.get()).values[0].value).toBe(0);
     expect(await rereads()).toEqual({ 'notification produced': 1, 'reread produced': 1 });
   });
 

@@ -98,11 +98,6 @@ export class TaskRereader implements OnApplicationShutdown {
     private readonly metrics: TaskCacheMetrics,
   ) {}
 
-  /** Tasks waiting for a pass or under one. */
-  get pending(): number {
-    return this.active.size;
-  }
-
   /**
    * A task notification: resolves once a pass begun after it has produced the task (or found that
    * Conductor has no such task). Throws `BridgeBusyError` when the queue is full; rejects with the

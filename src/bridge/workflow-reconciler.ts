@@ -7,7 +7,7 @@ import { RateLimiter } from './rate-limiter.js';
 import { TaskRereader } from './task-rereader.js';
 
 /** Recently active workflows remembered at most; past it the least recently notified are forgotten. */
-export const MAX_RECENT_WORKFLOWS = 10_000;
+const MAX_RECENT_WORKFLOWS = 10_000;
 /** Workflows read from Conductor at once (each answer is buffered whole, up to 16 MiB). */
 const CONCURRENT_WORKFLOW_READS = 2;
 /** Task ids waiting to be compared, per task BRIDGE_QUEUE_LIMIT allows under way; past it they are skipped (counted). */
