@@ -22,7 +22,7 @@ function copyOfScripts(): string {
   const root = mkdtempSync(join(tmpdir(), 'tc-infra-'));
   cpSync(join(ROOT, 'scripts'), join(root, 'scripts'), { recursive: true });
   mkdirSync(join(root, 'test', 'support'), { recursive: true });
-  for (const file of ['global-setup.mjs', 'global-teardown.mjs']) cpSync(join(ROOT, 'test', 'support', file), join(root, 'test', 'support', file));
+  for (const file of ['global-setup.mjs', 'global-teardown.mjs', 'leftover-handles.mjs']) cpSync(join(ROOT, 'test', 'support', file), join(root, 'test', 'support', file));
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
   return root;
 }

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { trackHandles } from './leftover-handles.mjs';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const RUN = join(ROOT, '.local', 'run');
@@ -14,6 +15,8 @@ export const SERVICES = ['kafka', 'redis', 'redis-cluster'];
 export const startedMarker = (service) => join(RUN, `started-by-tests.${service}`);
 
 export default function globalSetup() {
+  // The teardown names whatever the suites leave open, with the suite and the place it was made in.
+  trackHandles();
   const script = join(ROOT, 'scripts', 'infra.sh');
   const wanted = ['kafka', process.env.TC_REDIS_MODE === 'cluster' ? 'redis-cluster' : 'redis'];
   const status = execFileSync('bash', [script, 'status'], { encoding: 'utf8' });
