@@ -31,6 +31,8 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   readonly replicated: () => Promise<void>;
   private wasReady = false;
   private readonly errorLog = new LogThrottle(ERROR_LOG_INTERVAL_MS);
+  /** A cluster's slot map, asked for every second (see clusterClient); stopped at shutdown. */
+  private slotsTimer: NodeJS.Timeout | undefined;
 
   constructor(config: RedisConfig) {
     const connection = {
@@ -43,6 +45,13 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
       const cluster = clusterClient(config.cluster, connection);
       this.client = cluster;
       this.replicated = () => replicated(cluster, Math.floor(config.commandTimeoutMs / 2));
+      // Asked here rather than with ioredis's slotsRefreshInterval, whose timer re-arms itself when
+      // the client is closed while a refresh is under way, and then runs for ever: a closed client
+      // (an app closed in process, a test) must leave nothing behind.
+      this.slotsTimer = setInterval(() => {
+        if (cluster.status === 'ready') cluster.refreshSlotsCache();
+      }, SLOTS_REFRESH_INTERVAL_MS);
+      this.slotsTimer.unref();
     } else {
       this.client = new Redis(config.url, {
         ...connection,
@@ -74,6 +83,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.slotsTimer);
     if (this.client.status === 'end') return;
     await this.client.quit().catch(() => this.client.disconnect());
   }
@@ -121,7 +131,8 @@ function clusterClient(cluster: RedisClusterConfig, connection: Record<string, n
       scaleReads: 'master',
       retryDelayOnFailover: 0,
       retryDelayOnClusterDown: 0,
-      slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,
+      // The slot map is asked for every second by RedisConnection itself, not by ioredis's timer.
+      slotsRefreshInterval: 0,
       clusterRetryStrategy: reconnectDelay,
       // With TLS, nodes are reached by the names they are given, which their certificates carry.
       ...(cluster.tls && { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) }),
