@@ -1,6 +1,7 @@
 // Stops what the e2e setup started, service by service; whatever was already up stays up. First it
-// fails the run, naming them, if the suites left sockets, servers, child processes or timers open:
-// jest would otherwise wait on them for ever, since its own report leaves sockets out.
+// waits for what the suites left open (sockets, servers, child processes, timers) to close: what is
+// still open 5 s after the last suite is named, and what is still open after 60 s fails the run,
+// where jest would wait on it for ever (its own report leaves sockets and library timers out).
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
